@@ -1,0 +1,1 @@
+"""Reporting on top of the engine: disclosure control, formatting and (later) trends and inequalities."""

@@ -1,0 +1,250 @@
+"""The ``parity`` command.
+
+Every command builds ``Settings`` once and passes them down. Errors a user can act on
+(``ParityError``) print one line and exit with the error's code; anything unexpected prints its
+type only (its message could hold patient data) unless ``PARITY_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from parity.errors import ConfigurationError, ParityError, exit_code_for
+from parity.settings import DEFAULT_DATA_DIR, Settings
+
+app = typer.Typer(
+    name="parity",
+    help="Parity: annual physical health checks for people with severe mental illness (SMI).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Scale(StrEnum):
+    practice = "practice"
+    icb = "icb"
+    region = "region"
+    england = "england"
+
+
+class FileFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+class OutFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+    table = "table"
+
+
+class Level(StrEnum):
+    practice = "practice"
+    pcn = "pcn"
+    sub_icb = "sub_icb"
+    icb = "icb"
+    region = "region"
+    england = "england"
+
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database", help="postgresql://… or a DuckDB file path [env: PARITY_DATABASE_URL; "
+                                    "default ./parity-data/parity.duckdb]"),
+]
+
+
+def _today() -> date:
+    override = os.environ.get("PARITY_TODAY")  # lets tests and demos pin "today"
+    if override:
+        from parity.dates import parse_date
+
+        return parse_date(override, "PARITY_TODAY")
+    return date.today()
+
+
+def _as_of(value: str | None) -> date:
+    from parity.dates import latest_quarter_end, parse_date
+
+    return parse_date(value, "--as-of") if value else latest_quarter_end(_today())
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the canonical extract into")],
+    scale: Annotated[Scale, typer.Option(help="How much of England to generate")] = Scale.region,
+    area: Annotated[str | None, typer.Option(help="Practice, ICB or region ODS code (default: South East)")] = None,
+    patients: Annotated[int | None, typer.Option(help="Scale register sizes to about N patients")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files")] = 42,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Last day of history (default: latest quarter end)")]
+    = None,
+    fmt: Annotated[FileFormat, typer.Option("--format", help="csv or parquet")] = FileFormat.csv,
+    structure: Annotated[str, typer.Option(help="Organisation structure: 2022-23 or 2026")] = "2022-23",
+    noise: Annotated[float, typer.Option(help="Multiplier for unrelated background codes")] = 1.0,
+) -> None:
+    """Write a synthetic SMI population (canonical extract v1) on real practices."""
+    from parity.synth import generate
+
+    summary = generate(out, scale=scale.value, area=area, patients=patients, seed=seed, as_of=_as_of(as_of),
+                       fmt=fmt.value, structure=structure, noise=noise, progress=sys.stderr.isatty())
+    typer.echo(f"wrote {out}: {_summary_line(summary)}")
+
+
+def _summary_line(summary: object) -> str:
+    counts = getattr(summary, "counts", {}) or {}
+    parts = [f"{n:,} {t}" for t, n in counts.items()]
+    return ", ".join(parts) or str(summary)
+
+
+@app.command()
+def load(
+    folder: Annotated[Path, typer.Argument(help="Folder holding patients, registrations, events [, medications]")],
+    database: DatabaseOpt = None,
+    append: Annotated[bool, typer.Option(help="Add to the stored data instead of replacing it")] = False,
+) -> None:
+    """Validate a canonical extract and load it, all or nothing."""
+    from parity.db import open_database
+    from parity.ingest import load_extract
+
+    settings = Settings.from_env(database=database)
+    if not folder.is_dir():
+        raise ConfigurationError(f"{folder} is not a folder")
+    with open_database(settings.database_url) as db:
+        result = load_extract(db, folder, mode="append" if append else "replace", progress=sys.stderr.isatty())
+    counts = ", ".join(f"{n:,} {t}" for t, n in result.counts.items())
+    typer.echo(f"loaded {folder} ({counts})")
+    if result.warnings:
+        typer.echo(f"{len(result.warnings)} data-quality warning(s):", err=True)
+        for w in result.warnings[:20]:
+            typer.echo(f"  warning: {w}", err=True)
+
+
+@app.command()
+def measure(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Reporting date YYYY-MM-DD (default: latest "
+                                                              "quarter end)")] = None,
+    database: DatabaseOpt = None,
+    measure_id: Annotated[str, typer.Option("--measure", help="phsmi, qof-mh021, extended-9 or a TOML file")]
+    = "phsmi",
+    level: Annotated[Level, typer.Option(help="Organisation level of the rows")] = Level.icb,
+    patients: Annotated[bool, typer.Option("--patients", help="One row per patient instead of per organisation")]
+    = False,
+    fmt: Annotated[OutFormat, typer.Option("--format", help="csv, json or table")] = OutFormat.table,
+    structure: Annotated[str | None, typer.Option(help="Organisation structure 2022-23 or 2026 (default: the "
+                                                       "one that covers the loaded practices)")] = None,
+    parent: Annotated[str | None, typer.Option(help="Only organisations within this parent code")] = None,
+    disclosure: Annotated[bool, typer.Option(help="Apply disclosure control (suppress 1-7, round to 5)")]
+    = False,
+) -> None:
+    """Per-organisation (or per-patient) results of a measure on a reporting date."""
+    from parity.db import open_database
+    from parity.reports.measures import measure_table, patient_table
+    from parity.rules import load_measure
+
+    settings = Settings.from_env(database=database)
+    m = load_measure(measure_id)
+    day = _as_of(as_of)
+    with open_database(settings.database_url, create=False) as db:
+        if patients:
+            df = patient_table(db, m, day)
+        else:
+            df = measure_table(db, m, day, level.value, structure=structure, parent=parent,
+                               settings=settings if disclosure else None)
+    _emit(df, fmt, title=f"{m.name} — as at {day.isoformat()}" + ("" if patients else f" — by {level.value}"))
+
+
+def _emit(df: object, fmt: OutFormat, title: str) -> None:
+    import pandas as pd
+
+    assert isinstance(df, pd.DataFrame)
+    if fmt is OutFormat.csv:
+        sys.stdout.write(_to_csv(df))
+    elif fmt is OutFormat.json:
+        records = json.loads(df.to_json(orient="records", date_format="iso"))
+        sys.stdout.write(json.dumps(records, indent=1) + "\n")
+    else:
+        from parity.reports.render import rich_table
+
+        rich_table(df, title)
+
+
+def _to_csv(df: object) -> str:
+    import pandas as pd
+
+    assert isinstance(df, pd.DataFrame)
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == bool:
+            out[col] = out[col].map({True: "true", False: "false"})
+    return out.to_csv(index=False)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo extract and database go")] = DEFAULT_DATA_DIR,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+) -> None:
+    """Build a synthetic South East region, load it, and print the region and ICB table."""
+    from parity.db import open_database
+    from parity.ingest import load_extract
+    from parity.reports.measures import measure_table
+    from parity.reports.render import rich_table
+    from parity.rules import load_measure
+    from parity.synth import generate
+
+    day = _as_of(None)
+    extract = data_dir / "demo-extract"
+    typer.echo(f"Building a synthetic South East region (2022-23 structure) as at {day.isoformat()} …")
+    summary = generate(extract, scale="region", seed=seed, as_of=day, fmt="parquet", structure="2022-23",
+                       progress=sys.stderr.isatty())
+    typer.echo(f"  {_summary_line(summary)}")
+    settings = Settings.from_env()
+    db_url = os.environ.get("PARITY_DATABASE_URL") or str(data_dir / "parity.duckdb")
+    with open_database(db_url) as db:
+        load_extract(db, extract, mode="replace", progress=sys.stderr.isatty())
+        m = load_measure("phsmi")
+        for level in ("region", "icb"):
+            df = measure_table(db, m, day, level, structure="2022-23", settings=None)
+            rich_table(df, f"{m.name} — as at {day.isoformat()} — by {level}")
+    typer.echo(f"Database: {db_url}  (try: parity measure --level practice --format csv)")
+    del settings
+
+
+def main() -> None:
+    """Entry point: run the app, turning errors into one line and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except ParityError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(exit_code_for(exc)) from None
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", None)
+        if code is None:
+            code = getattr(exc, "code", 0)
+        raise SystemExit(code) from None
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        raise SystemExit(130) from None
+    except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback, never data
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        if os.environ.get("PARITY_DEBUG") == "1":
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__}; rerun with PARITY_DEBUG=1 for details", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

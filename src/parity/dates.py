@@ -1,0 +1,43 @@
+"""Reporting dates: parsing and quarter ends (NHS financial quarters end Jun, Sep, Dec, Mar)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from parity.errors import ConfigurationError
+
+
+def parse_date(text: str, what: str = "date") -> date:
+    """A ``YYYY-MM-DD`` date, or a ConfigurationError naming ``what``."""
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{what} must be a date written YYYY-MM-DD, got {text!r}") from None
+
+
+def latest_quarter_end(today: date) -> date:
+    """The last quarter end strictly before ``today`` (the default reporting date)."""
+    for month in (12, 9, 6, 3):
+        end = _month_end(today.year, month)
+        if end < today:
+            return end
+    return date(today.year - 1, 12, 31)
+
+
+def quarter_ends(last: date, count: int) -> list[date]:
+    """``count`` quarter ends up to and including ``last`` (which must be a quarter end), oldest first."""
+    out = [last]
+    while len(out) < count:
+        d = out[-1]
+        month = d.month - 3
+        year = d.year
+        if month <= 0:
+            month += 12
+            year -= 1
+        out.append(_month_end(year, month))
+    return sorted(out)
+
+
+def _month_end(year: int, month: int) -> date:
+    first_next = date(year + (month == 12), month % 12 + 1, 1)
+    return first_next - timedelta(days=1)
