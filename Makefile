@@ -1,0 +1,43 @@
+# Parity — two commands do all set-up on a fresh machine with Python 3.11:
+#   make demo   venv + install + synthetic South East region + results table
+#   make test   venv + test dependencies (+ apt packages when run as root) + every test
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Debian packages the tests need (installed only when missing, and only as root).
+APT_PACKAGES := postgresql postgresql-client
+export PARITY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test bench lint apt clean help
+
+help:
+	@echo "make demo | make test | make bench | make lint | make clean"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "missing Debian packages:$$missing (run 'sudo make apt')"; fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/parity demo
+
+test: apt $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) parity-data .pytest_cache .ruff_cache
