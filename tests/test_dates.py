@@ -1,0 +1,24 @@
+from datetime import date
+
+import pytest
+
+from parity.dates import latest_quarter_end, parse_date, quarter_ends
+from parity.errors import ConfigurationError
+
+
+def test_latest_quarter_end():
+    assert latest_quarter_end(date(2026, 11, 22)) == date(2026, 9, 30)
+    assert latest_quarter_end(date(2026, 10, 1)) == date(2026, 9, 30)
+    assert latest_quarter_end(date(2026, 9, 30)) == date(2026, 6, 30)
+    assert latest_quarter_end(date(2026, 2, 1)) == date(2025, 12, 31)
+
+
+def test_quarter_ends():
+    assert quarter_ends(date(2024, 3, 31), 4) == [date(2023, 6, 30), date(2023, 9, 30), date(2023, 12, 31),
+                                                  date(2024, 3, 31)]
+    assert len(quarter_ends(date(2026, 9, 30), 8)) == 8
+
+
+def test_parse_date_errors_name_the_option():
+    with pytest.raises(ConfigurationError, match="--as-of"):
+        parse_date("31/03/2024", "--as-of")
