@@ -252,3 +252,50 @@ def dataset(*patients: Patient, practices: list[dict[str, Any]] | None = None) -
         practices = [practice_row(code) for code in used]
     ds.practices = list(practices)
     return ds
+
+
+# -- common starting points ---------------------------------------------------------------------
+
+# One "done" cluster per core check, used when a test needs checks done but is not about which code.
+CHECK_CLUSTER = {
+    "bmi": "BMIVAL_COD",
+    "blood_pressure": "SYSBP_COD",
+    "lipids": "CHOL2_COD",
+    "glucose": "IFCCHBAM_COD",
+    "alcohol": "ALC_COD",
+    "smoking": "NSMOK_COD",
+}
+# The declined cluster of each core check.
+DECLINE_CLUSTER = {
+    "bmi": "BMIDEC_COD",
+    "blood_pressure": "BPDEC_COD",
+    "lipids": "CHOLDEC_COD",
+    "glucose": "GLUCDEC_COD",
+    "alcohol": "ALCDEC_COD",
+    "smoking": "SMOKDEC_COD",
+}
+CHECK_VALUE = {"bmi": 22.0, "blood_pressure": 120.0, "lipids": 4.5, "glucose": 38.0}
+
+
+def smi_patient(nhs_number: str = "9000000009", practice: str = "A81001") -> Patient:
+    """Born 1980, registered at ``practice`` since 2015, SMI diagnosis (MH_COD) in 2016."""
+    return (
+        Patient(nhs_number)
+        .born("1980-01-01")
+        .registered(practice, "2015-01-01")
+        .code("MH_COD", "2016-05-01")
+    )
+
+
+def with_checks(patient: Patient, on: str | date, checks: tuple[str, ...] | None = None) -> Patient:
+    """Record each of ``checks`` (default: the six core checks) on ``on``."""
+    for check in checks or tuple(CHECK_CLUSTER):
+        patient.code(CHECK_CLUSTER[check], on, value=CHECK_VALUE.get(check))
+    return patient
+
+
+def declined(patient: Patient, on: str | date, checks: tuple[str, ...]) -> Patient:
+    """Record a declined code for each of ``checks`` on ``on``."""
+    for check in checks:
+        patient.code(DECLINE_CLUSTER[check], on)
+    return patient
