@@ -21,16 +21,9 @@ import pytest
 
 from parity.engine.dataset import Dataset
 from parity.rules.registry import load_measure
-from spec.timeline import STRUCTURE, Patient, d, dataset
+from spec.timeline import STRUCTURE, Patient, clear_tables, d, dataset
 
 ENGINES = ("reference", "duckdb", "postgres")
-
-
-def clear_tables(db: Any) -> None:
-    """Empty every table a Dataset writes (lets one database serve many datasets)."""
-    with db.transaction():
-        for name in Dataset.TABLES:
-            db.execute(f"DELETE FROM {name}")
 
 
 @pytest.fixture(params=ENGINES)

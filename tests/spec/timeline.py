@@ -82,6 +82,13 @@ def practice_row(practice_code: str, structure: str = STRUCTURE, **override: str
     return row
 
 
+def clear_tables(db: Any) -> None:
+    """Empty every table a Dataset writes (lets one database serve many datasets)."""
+    with db.transaction():
+        for name in Dataset.TABLES:
+            db.execute(f"DELETE FROM {name}")
+
+
 def known_practices() -> tuple[str, ...]:
     return tuple(_HIERARCHY)
 

@@ -72,6 +72,11 @@ class Database:
             self._in_transaction = False
 
     @property
+    def in_transaction(self) -> bool:
+        """True inside ``transaction()``: writers join the caller's transaction instead of opening one."""
+        return self._in_transaction
+
+    @property
     def raw(self) -> Any:
         """The underlying DBAPI connection (duckdb or psycopg), for bulk loading."""
         return self._raw

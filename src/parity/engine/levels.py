@@ -6,7 +6,7 @@ same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # level -> (code column, name column, parent code column) in the `practices` table.
@@ -25,14 +25,49 @@ def unmapped_name(structure: str) -> str:
     return f"Practice not in {structure} structure"
 
 
-def level_keys(practice: Mapping[str, Any] | None, level: str, structure: str) -> tuple:
-    """(org_code, org_name, parent_code) of the organisation at ``level`` holding ``practice``."""
+def organisation_names(structure: str, level: str,
+                       practices: Iterable[Mapping[str, Any]] = ()) -> dict[str, tuple[str, str | None]]:
+    """org_code -> (org_name, parent_code) for every organisation at ``level``.
+
+    Names and parents come from the package's organisation files (``parity.orgs``); organisations
+    found only in ``practices`` rows (the database's ``practices`` table, e.g. in tests) take
+    their name and parent from the first such row.
+
+    Grouping is by code only and names and parents come from here, because a few PCNs span
+    several sub-ICBs (``parity.orgs.organisations`` gives such a PCN the sub-ICB holding most of
+    its practices); grouping on (code, parent) would split them into two rows.
+    """
+    from parity.orgs import organisations
+
+    out: dict[str, tuple[str, str | None]] = {}
+    if level in LEVEL_COLUMNS:
+        code_col, name_col, parent_col = LEVEL_COLUMNS[level]
+        for p in practices:
+            if p.get("structure", structure) == structure and p.get(code_col) not in out:
+                parent = "ENG" if level == "region" else p.get(parent_col)
+                out[p[code_col]] = (p.get(name_col), parent)
+    frame = organisations(structure, level)
+    for code, name, parent in frame[["org_code", "org_name", "parent_code"]].itertuples(index=False):
+        out[code] = (name, None if parent is None or parent != parent else parent)
+    return out
+
+
+def level_code(practice: Mapping[str, Any] | None, level: str) -> str:
+    """The code of the organisation at ``level`` holding ``practice`` (UNMAPPED if not in the structure)."""
     if level == "england":
-        return ENGLAND
+        return ENGLAND[0]
     if level not in LEVEL_COLUMNS:
         raise ValueError(f"unknown level {level!r}")
     if practice is None:
-        return (UNMAPPED, unmapped_name(structure), None)
-    code_col, name_col, parent_col = LEVEL_COLUMNS[level]
-    parent = "ENG" if level == "region" else practice.get(parent_col) if parent_col else None
-    return (practice.get(code_col), practice.get(name_col), parent)
+        return UNMAPPED
+    return practice[LEVEL_COLUMNS[level][0]]
+
+
+def describe(code: str, level: str, structure: str,
+             names: Mapping[str, tuple[str, str | None]]) -> tuple[str, str | None]:
+    """(org_name, parent_code) for an aggregate row."""
+    if level == "england":
+        return ENGLAND[1], None
+    if code == UNMAPPED:
+        return unmapped_name(structure), None
+    return names.get(code, (code, None))

@@ -16,7 +16,7 @@ import pandas as pd
 from parity import codes as codelists
 from parity.engine.base import LEVELS, normalise_aggregate, normalise_status
 from parity.engine.dataset import Dataset, Row
-from parity.engine.levels import level_keys
+from parity.engine.levels import describe, level_code, organisation_names
 from parity.rules.model import Check, Criterion, Measure, Window
 
 
@@ -215,10 +215,10 @@ def aggregate_status(status: pd.DataFrame, practices: list[Row], measure: Measur
                      structure: str) -> pd.DataFrame:
     """Aggregate a per-patient status frame to one row per organisation at ``level``."""
     lookup = {p["practice_code"]: p for p in practices if p["structure"] == structure}
-    groups: dict[tuple, dict] = {}
+    groups: dict[str, dict] = {}
     check_ids = [c.id for c in measure.checks]
     for rec in status.to_dict("records"):
-        key = level_keys(lookup.get(rec["practice_code"]), level, structure)
+        key = level_code(lookup.get(rec["practice_code"]), level)
         g = groups.get(key)
         if g is None:
             g = {"register": 0, "all_six": 0, "all_checks": 0, "excluded": 0}
@@ -236,8 +236,10 @@ def aggregate_status(status: pd.DataFrame, practices: list[Row], measure: Measur
         for c in check_ids:
             g[c] += int(rec[c])
             g[f"{c}_declined"] += int(rec[f"{c}_status"] == "declined")
+    names = organisation_names(structure, level, practices) if level != "england" else {}
     rows = []
-    for (org_code, org_name, parent_code), g in groups.items():
+    for org_code, g in groups.items():
+        org_name, parent_code = describe(org_code, level, structure, names)
         rows.append({"org_code": org_code, "org_name": org_name, "level": level,
                      "parent_code": parent_code, "percent": None, **g})
     columns = ["org_code", "org_name", "level", "parent_code", "percent", "register", "all_six",

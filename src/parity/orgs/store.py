@@ -29,7 +29,7 @@ def write_practices(db: Database) -> int:
     """
     data = practices_arrow()
     # Database has no public "in transaction" flag; a nested transaction() raises RuntimeError.
-    in_transaction = bool(getattr(db, "_in_transaction", False))
+    in_transaction = db.in_transaction
     scope = contextlib.nullcontext(db) if in_transaction else db.transaction()
     with scope:
         db.execute(TABLES["practices"].ddl())
