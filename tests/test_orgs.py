@@ -30,7 +30,7 @@ SE_ICBS_2026 = {"QKS": 175, "QRL": 144, "S0E4D": 192, "S9B9J": 260}
 
 
 def shared_dir() -> Path:
-    path = Path(os.environ.get("PARITY_SHARED_DIR", "/work/shared"))
+    path = Path(os.environ.get("PARITY_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
     if not (path / "data" / "qof").is_dir():
         need(f"shared reference data not found at {path} (set PARITY_SHARED_DIR)")
     return path

@@ -1,0 +1,677 @@
+"""Parity benchmark: synthetic England extract -> DuckDB -> phsmi at every level, against targets.
+
+Steps (each timed with ``time.perf_counter``; see benchmarks/README.md):
+
+1. generate a synthetic canonical extract (Parquet) with ``parity.synth.generate``, or reuse the
+   one already in the work folder when its parameters match (informational);
+2. validate and load it into a fresh DuckDB file with ``parity.ingest.load_extract``;
+3. one reporting date at every level with ``IbisEngine.aggregate_all``: cold (a new engine, which
+   builds its relevant-event cache) and warm (the same engine again);
+4. an 8-quarter trend with ``IbisEngine.trend``, at ICB level and at every level;
+5. peak memory of this process (DuckDB runs inside it): sampled RSS and ``ru_maxrss``;
+6. the same measure in plain pandas (``benchmarks/pandas_baseline.py``, in its own process),
+   end-to-end (reading the Parquet files) and compute-only, checked equal to the engine's counts.
+
+Writes a Markdown report (default ``benchmarks/RESULTS.md``) and ``results.json`` in the work folder.
+Usage: ``python benchmarks/run.py [--scale england|region] [--patients N] [--repeats N] [--keep]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from _rss import GIB, RssSampler, maxrss_bytes  # noqa: E402
+
+DEFAULT_AS_OF = date(2024, 3, 31)  # fixed, so figures compare across days and the extract is reused
+MEASURE = "phsmi"
+QUARTERS = 8
+
+# Targets (2-core machine, DuckDB, England scale).
+TARGET_AS_OF_S = 10.0
+TARGET_TREND_S = 30.0
+TARGET_PEAK_BYTES = 8 * GIB
+TARGET_RATIO = 20.0
+ENGLAND_SCALE = {"register": 620_000, "practices": 6_300, "events": 50_000_000}
+
+COUNT_EXCLUDE = ("org_code", "org_name", "level", "parent_code", "percent")
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- timing helpers --------------------------------------------------------------------------------
+
+@dataclass
+class Timing:
+    """Wall-clock seconds of each run of one step."""
+
+    name: str
+    runs: list[float] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def first(self) -> float:
+        return self.runs[0]
+
+    @property
+    def min(self) -> float:
+        return min(self.runs)
+
+    @property
+    def max(self) -> float:
+        return max(self.runs)
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"runs": self.runs, "note": self.note}
+        if self.runs:
+            d.update(median=self.median, min=self.min, max=self.max)
+        return d
+
+
+def repeat(name: str, fn: Callable[[], Any], repeats: int, *, budget: float = 300.0,
+           before: Callable[[], Any] | None = None) -> tuple[Timing, Any]:
+    """Run ``fn`` up to ``repeats`` times (at least once; no new run once ``budget`` seconds are
+    spent); ``before`` runs untimed before each run. Returns the timing and the last result."""
+    timing = Timing(name)
+    result = None
+    spent = 0.0
+    for i in range(max(1, repeats)):
+        if i and spent >= budget:
+            timing.note = f"stopped after {i} run(s): {budget:.0f} s budget spent"
+            break
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - t0
+        spent += elapsed
+        timing.runs.append(elapsed)
+        log(f"  {name} run {i + 1}: {elapsed:.2f} s")
+    return timing, result
+
+
+# -- machine and repository facts ------------------------------------------------------------------
+
+def machine_facts() -> dict[str, Any]:
+    import duckdb
+    import ibis
+    import numpy
+    import pandas
+    import psutil
+    import pyarrow
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    cpu_model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "git_commit": commit or "unknown",
+        "git_dirty": dirty,
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": cpu_model,
+        "ram_bytes": psutil.virtual_memory().total,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "ibis": ibis.__version__,
+        "pandas": pandas.__version__,
+        "pyarrow": pyarrow.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def dir_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def jsonable(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, date | Path):
+        return str(obj)
+    if isinstance(obj, int | float | str | bool) or obj is None:
+        return obj
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+# -- step 1: the synthetic extract (in its own process) --------------------------------------------
+
+def _generate_worker(params: dict[str, Any], out: str, meta_path: str) -> None:
+    """Child process: generate the extract and write its counts, time and peak memory."""
+    from parity.synth import generate
+
+    with RssSampler() as rss:
+        t0 = time.perf_counter()
+        summary = generate(Path(out), scale=params["scale"], area=params["area"], patients=params["patients"],
+                           seed=params["seed"], as_of=date.fromisoformat(params["as_of"]), fmt="parquet",
+                           structure=params["structure"], noise=params["noise"], progress=False)
+        seconds = time.perf_counter() - t0
+    meta = {"params": params, "seconds": seconds, "counts": jsonable(getattr(summary, "counts", {})),
+            "summary": jsonable(summary), "peak_rss": max(rss.peak, maxrss_bytes()),
+            "generated_at": datetime.now().astimezone().isoformat(timespec="seconds")}
+    Path(meta_path).write_text(json.dumps(meta, indent=1))
+
+
+def run_child(target: Callable[..., None], *args: Any) -> None:
+    """Run ``target(*args)`` in a fresh interpreter (spawn); raise if it fails."""
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=target, args=args)
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"{getattr(target, '__name__', target)} failed with exit code {proc.exitcode}")
+
+
+def extract_for(params: dict[str, Any], workdir: Path, fresh: bool) -> tuple[Path, dict[str, Any], bool]:
+    """The extract folder for ``params``: reused if a complete one exists, else generated."""
+    name = "extract-{scale}-{n}-seed{seed}-{as_of}-{structure}-noise{noise:g}".format(
+        n=params["patients"] or "all", **params)
+    if params["area"]:
+        name += f"-{params['area']}"
+    folder = workdir / name
+    meta_path = workdir / f"{name}.json"
+    if not fresh and folder.is_dir() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("params") == params:
+            log(f"reusing extract {folder} (generated {meta.get('generated_at')})")
+            return folder, meta, True
+    partial = workdir / f"{name}.partial"
+    for p in (folder, partial):
+        if p.exists():
+            shutil.rmtree(p)
+    meta_path.unlink(missing_ok=True)
+    log(f"generating extract {params} -> {folder}")
+    run_child(_generate_worker, params, str(partial), str(meta_path))
+    partial.rename(folder)
+    meta = json.loads(meta_path.read_text())
+    log(f"generated in {meta['seconds']:.1f} s: {meta['counts']}")
+    return folder, meta, False
+
+
+# -- steps 2-5: DuckDB ----------------------------------------------------------------------------
+
+def run_engine(args: argparse.Namespace, folder: Path, rss: RssSampler, report: dict[str, Any]) -> dict[str, Any]:
+    """Load, then time aggregate_all (cold and warm) and the trends. Returns the engine results."""
+    from parity.db import open_database
+    from parity.dates import quarter_ends
+    from parity.engine.base import LEVELS
+    from parity.engine.ibis_engine import IbisEngine
+    from parity.ingest import load_extract
+    from parity.rules import load_measure
+
+    measure = load_measure(MEASURE)
+    as_of: date = args.as_of
+    db_path = args.workdir / "bench.duckdb"
+    for p in (db_path, db_path.with_name(db_path.name + ".wal")):
+        p.unlink(missing_ok=True)
+    timings: dict[str, Timing] = report["timings"]
+
+    db = open_database(str(db_path), memory_limit=args.memory_limit)
+    try:
+        threads = db.execute("SELECT current_setting('threads'), current_setting('memory_limit')")[0]
+        report["duckdb_settings"] = {"threads": threads[0], "memory_limit": threads[1]}
+        log(f"loading into {db_path} (DuckDB threads={threads[0]}, memory_limit={threads[1]})")
+        with rss.phase("load"):
+            t0 = time.perf_counter()
+            loaded = load_extract(db, folder, mode="replace", progress=False)
+            timings["load"] = Timing("load", [time.perf_counter() - t0])
+        db.execute("CHECKPOINT")
+        log(f"  load: {timings['load'].first:.1f} s, {dict(loaded.counts)}; {len(loaded.warnings)} warning(s)")
+        report["load"] = {"counts": jsonable(dict(loaded.counts)), "warnings": len(loaded.warnings),
+                          "warning_examples": [str(w) for w in list(loaded.warnings)[:5]],
+                          "db_bytes": dir_size(db_path)}
+        tables = {t: db.count(t) for t in ("patients", "registrations", "events", "medications", "practices")}
+        span = db.execute("SELECT min(date), max(date) FROM events")[0]
+        report["db"] = {"rows": tables, "events_from": str(span[0]), "events_to": str(span[1])}
+        if tables["practices"] == 0:
+            report["notes"].append("load_extract left the practices table empty; every patient counts as UNMAPPED")
+
+        engine: IbisEngine | None = None
+
+        def fresh_engine() -> None:
+            nonlocal engine
+            if engine is not None:
+                engine.clear_cache()
+            engine = IbisEngine(db)
+
+        def as_of_all() -> dict[str, Any]:
+            assert engine is not None
+            return engine.aggregate_all(measure, as_of, args.structure, levels=LEVELS)
+
+        log(f"aggregate_all {as_of} at {', '.join(LEVELS)}: cold (new engine each run)")
+        with rss.phase("as_of_cold"):
+            timings["as_of_cold"], _ = repeat("as_of cold", as_of_all, args.cold_repeats, before=fresh_engine)
+        log("aggregate_all: warm (same engine, relevant-event cache built)")
+        with rss.phase("as_of_warm"):
+            timings["as_of_warm"], result = repeat("as_of warm", as_of_all, args.as_of_repeats)
+
+        dates = quarter_ends(as_of, QUARTERS)
+        log(f"trend {dates[0]}..{dates[-1]} ({len(dates)} quarter ends)")
+        assert engine is not None
+        eng = engine
+        with rss.phase("trend_icb"):
+            timings["trend_icb"], trend_icb = repeat(
+                "trend icb", lambda: eng.trend(measure, dates, "icb", args.structure), args.trend_repeats)
+        with rss.phase("trend_all"):
+            timings["trend_all"], _ = repeat(
+                "trend all levels",
+                lambda: {lv: eng.trend(measure, dates, lv, args.structure) for lv in LEVELS},
+                args.trend_repeats, budget=120.0)
+        eng.clear_cache()
+    finally:
+        db.close()
+        if not args.keep:
+            for p in (db_path, db_path.with_name(db_path.name + ".wal")):
+                p.unlink(missing_ok=True)
+    return {"aggregate_all": result, "trend_icb": trend_icb, "dates": dates}
+
+
+# -- step 6: pandas -------------------------------------------------------------------------------
+
+def _pandas_worker(folder: str, as_of: str, structure: str, repeats: int, result_dir: str) -> None:
+    import pandas_baseline
+
+    pandas_baseline.worker(folder, MEASURE, as_of, structure, repeats, result_dir)
+
+
+def run_pandas(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    import pandas as pd
+
+    from parity.engine.base import LEVELS
+
+    out = args.workdir / "pandas-result"
+    if out.exists():
+        shutil.rmtree(out)
+    log(f"pandas baseline ({args.pandas_repeats} end-to-end + {args.pandas_repeats} compute-only runs, "
+        "own process)")
+    run_child(_pandas_worker, str(folder), args.as_of.isoformat(), args.structure, args.pandas_repeats, str(out))
+    summary = json.loads((out / "timings.json").read_text())
+    frames = {lv: pd.read_parquet(out / f"{lv}.parquet") for lv in LEVELS}
+    for kind in ("read", "end_to_end", "compute"):
+        log(f"  pandas {kind}: " + ", ".join(f"{t:.2f}" for t in summary["timings"][kind]) + " s")
+    return summary, frames
+
+
+def compare(engine: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """Per-level equality of the count columns (rows with any non-zero count, keyed by org_code)."""
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    for level, eng in engine.items():
+        counts = [c for c in eng.columns if c not in COUNT_EXCLUDE]
+        a = eng.groupby("org_code")[counts].sum()
+        b = baseline[level].set_index("org_code")[counts]
+        a = a[(a != 0).any(axis=1)].sort_index().astype("int64")
+        b = b[(b != 0).any(axis=1)].sort_index().astype("int64")
+        try:
+            pd.testing.assert_frame_equal(a, b, check_names=False)
+            out[level] = {"equal": True, "orgs": len(a)}
+        except AssertionError as exc:
+            diff = a.index.symmetric_difference(b.index)
+            out[level] = {"equal": False, "orgs": len(a), "baseline_orgs": len(b),
+                          "orgs_only_on_one_side": list(map(str, diff[:10])), "detail": str(exc)[:800]}
+    return out
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+def fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    return f"{seconds:.2f} s" if seconds < 100 else f"{seconds:.0f} s"
+
+
+def fmt_gib(n: float | None) -> str:
+    return "–" if n is None else f"{n / GIB:.2f} GiB"
+
+
+def verdict_max(value: float, target: float, unit: Callable[[float], str]) -> str:
+    if value <= target:
+        return f"PASS ({value / target:.0%} of target)"
+    return f"**MISS** by {unit(value - target)} ({value / target:.2f}× the target)"
+
+
+def verdict_ratio(ratio: float, target: float) -> str:
+    if ratio >= target:
+        return "PASS"
+    return f"**MISS**: {ratio:.1f}× vs ≥{target:g}× (DuckDB needs to be {target / ratio:.2f}× faster)"
+
+
+def render(report: dict[str, Any]) -> str:
+    t: dict[str, Timing] = report["timings"]
+    m = report["machine"]
+    a = report["args"]
+    lines: list[str] = []
+    add = lines.append
+    add("# Parity benchmark results")
+    add("")
+    add(f"Generated by `{report['command']}` on {m['date']}, git commit `{m['git_commit'][:12]}`"
+        f"{' (with uncommitted changes)' if m['git_dirty'] else ''}.")
+    add(f"Scale **{a['scale']}**{'' if a['patients'] is None else f' (≈{a['patients']:,} patients)'}, "
+        f"measure `{MEASURE}`, reporting date {a['as_of']}, structure {a['structure']}, "
+        f"seed {a['seed']}. See `benchmarks/README.md` for what each step does.")
+    if a["scale"] != "england" or a["patients"] is not None:
+        add("")
+        add("> **Not the England-scale run**: the targets are for England scale, so PASS/MISS here is "
+            "indicative only.")
+    add("")
+
+    # Summary against targets.
+    add("## Targets")
+    add("")
+    add("| what | figure (median) | target | result |")
+    add("|---|---|---|---|")
+    rows: list[tuple[str, str, str, str]] = []
+    for key, label in (("as_of_warm", "one as_of, all 6 levels (`aggregate_all`), warm engine"),
+                       ("as_of_cold", "one as_of, all 6 levels, cold (new engine, builds its cache)")):
+        if key in t:
+            rows.append((label, fmt_s(t[key].median), f"≤ {TARGET_AS_OF_S:g} s",
+                         verdict_max(t[key].median, TARGET_AS_OF_S, fmt_s)))
+    for key, label in (("trend_icb", f"{QUARTERS}-quarter trend, ICB level"),
+                       ("trend_all", f"{QUARTERS}-quarter trend, all 6 levels")):
+        if key in t:
+            rows.append((label, fmt_s(t[key].median), f"≤ {TARGET_TREND_S:g} s",
+                         verdict_max(t[key].median, TARGET_TREND_S, fmt_s)))
+    peak = report.get("memory", {}).get("engine_peak")
+    if peak is not None:
+        rows.append(("peak memory of the engine process (RSS incl. DuckDB)", fmt_gib(peak), "≤ 8 GiB",
+                     verdict_max(peak, TARGET_PEAK_BYTES, fmt_gib)))
+    ratios = report.get("ratios", {})
+    for key, label in (("compute", "DuckDB vs pandas, compute-only (data in memory / in the database)"),
+                       ("end_to_end", "DuckDB vs pandas, end-to-end (pandas reads the Parquet files)")):
+        if key in ratios:
+            rows.append((label, f"{ratios[key]:.1f}×", f"≥ {TARGET_RATIO:g}×", verdict_ratio(ratios[key], TARGET_RATIO)))
+    for r in rows:
+        add("| " + " | ".join(r) + " |")
+    cmp = report.get("comparison")
+    if cmp:
+        ok = all(v["equal"] for v in cmp.values())
+        add("")
+        add(f"Correctness: the pandas baseline's counts {'equal' if ok else '**differ from**'} the engine's "
+            f"at every level ({', '.join(f'{lv}: {v['orgs']:,} orgs' for lv, v in cmp.items())}); "
+            "England and region totals are asserted equal before any ratio is reported.")
+    add("")
+
+    # All timings.
+    add("## Timings")
+    add("")
+    add("Wall clock (`time.perf_counter`), seconds.")
+    add("")
+    add("| step | runs | first | median | min | max | note |")
+    add("|---|---|---|---|---|---|---|")
+    labels = {
+        "generate": "synthetic extract generation (informational)",
+        "load": "validate + load Parquet extract into a fresh DuckDB file",
+        "as_of_cold": "`aggregate_all`, one as_of, all levels: cold",
+        "as_of_warm": "`aggregate_all`, one as_of, all levels: warm",
+        "trend_icb": f"`trend`, {QUARTERS} quarter ends, ICB",
+        "trend_all": f"`trend`, {QUARTERS} quarter ends, each of the 6 levels",
+        "pandas_read": "pandas: read the Parquet files",
+        "pandas_end_to_end": "pandas: read + compute, all levels",
+        "pandas_compute": "pandas: compute only (data in memory), all levels",
+    }
+    for key, label in labels.items():
+        if key not in t or not t[key].runs:
+            continue
+        x = t[key]
+        add(f"| {label} | {len(x.runs)} | {fmt_s(x.first)} | {fmt_s(x.median)} | {fmt_s(x.min)} | "
+            f"{fmt_s(x.max)} | {x.note} |")
+    add("")
+    if ratios:
+        add("Ratios (pandas median ÷ DuckDB median; higher is better for DuckDB):")
+        add("")
+        add("| comparison | pandas | DuckDB | ratio |")
+        add("|---|---|---|---|")
+        add(f"| compute-only: pandas on frames in memory vs warm `aggregate_all` | "
+            f"{fmt_s(t['pandas_compute'].median)} | {fmt_s(t['as_of_warm'].median)} | {ratios['compute']:.1f}× |")
+        add(f"| end-to-end: pandas from Parquet files vs warm `aggregate_all` on the loaded database | "
+            f"{fmt_s(t['pandas_end_to_end'].median)} | {fmt_s(t['as_of_warm'].median)} | {ratios['end_to_end']:.1f}× |")
+        add(f"| end-to-end vs cold `aggregate_all` (new engine per call, as `parity measure` does) | "
+            f"{fmt_s(t['pandas_end_to_end'].median)} | {fmt_s(t['as_of_cold'].median)} | "
+            f"{ratios['end_to_end_cold']:.1f}× |")
+        add(f"| one-shot from files: pandas end-to-end vs DuckDB load + cold `aggregate_all` (no target) | "
+            f"{fmt_s(t['pandas_end_to_end'].median)} | {fmt_s(t['load'].first + t['as_of_cold'].median)} | "
+            f"{ratios['one_shot']:.2f}× |")
+        add("")
+
+    # Data.
+    add("## Data")
+    add("")
+    gen = report.get("generate", {})
+    db = report.get("db", {})
+    add("| table | generated rows | rows in DuckDB |")
+    add("|---|---|---|")
+    gen_counts = gen.get("counts", {})
+    db_rows = db.get("rows", {})
+    for table in dict.fromkeys([*gen_counts, *db_rows]):
+        g = gen_counts.get(table)
+        d = db_rows.get(table)
+        add(f"| {table} | {'–' if g is None else f'{g:,}'} | {'–' if d is None else f'{d:,}'} |")
+    add("")
+    scale = report.get("scale_check", {})
+    if scale:
+        add(f"- On the register on {a['as_of']}: **{scale['register']:,}** patients at **{scale['practices']:,}** "
+            f"practices (England target ≈{ENGLAND_SCALE['register']:,} across ~{ENGLAND_SCALE['practices']:,}).")
+        add(f"- Events: **{scale['events']:,}** rows from {db.get('events_from')} to {db.get('events_to')} "
+            f"(England target ≥{ENGLAND_SCALE['events']:,} over 3 years).")
+    if gen:
+        add(f"- Extract: `{gen.get('folder')}`, {fmt_gib(gen.get('bytes'))} of Parquet"
+            f"{' (reused from an earlier run; generation time is from that run)' if gen.get('reused') else ''}.")
+    if "load" in report:
+        add(f"- DuckDB file after load: {fmt_gib(report['load']['db_bytes'])}; "
+            f"{report['load']['warnings']:,} data-quality warning(s) from the load.")
+    add("")
+
+    # Memory.
+    mem = report.get("memory", {})
+    if mem:
+        add("## Memory")
+        add("")
+        add(f"Peak resident set size, sampled every 50 ms by a thread (psutil) and cross-checked with "
+            f"`getrusage` `ru_maxrss`. DuckDB `memory_limit` = {report.get('duckdb_settings', {}).get('memory_limit')}, "
+            f"threads = {report.get('duckdb_settings', {}).get('threads')}.")
+        add("")
+        add("| process / phase | peak RSS |")
+        add("|---|---|")
+        for phase, value in mem.get("phases", {}).items():
+            add(f"| engine process: {phase} | {fmt_gib(value)} |")
+        add(f"| engine process overall, sampled | {fmt_gib(mem.get('sampled'))} |")
+        add(f"| engine process overall, `ru_maxrss` | {fmt_gib(mem.get('maxrss'))} |")
+        if mem.get("generate") is not None:
+            add(f"| synth generation (own process) | {fmt_gib(mem['generate'])} |")
+        if mem.get("pandas") is not None:
+            add(f"| pandas baseline (own process) | {fmt_gib(mem['pandas'])} |")
+        add("")
+
+    # Machine.
+    add("## Machine")
+    add("")
+    add("| | |")
+    add("|---|---|")
+    for k in ("cpu_count", "cpu_affinity", "cpu_model", "ram_bytes", "load_average", "platform", "python",
+              "duckdb", "ibis", "pandas", "pyarrow", "numpy"):
+        v = m.get(k)
+        if k == "ram_bytes":
+            v = fmt_gib(v)
+        if k == "load_average" and v:
+            v = " / ".join(f"{x:.2f}" for x in v) + " (1/5/15 min, at start)"
+        add(f"| {k.replace('_', ' ')} | {v} |")
+    add("")
+    if report["notes"]:
+        add("## Notes")
+        add("")
+        for n in report["notes"]:
+            add(f"- {n}")
+        add("")
+    return "\n".join(lines)
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Parity benchmark (writes a Markdown report).")
+    p.add_argument("--scale", choices=("england", "region"), default="england")
+    p.add_argument("--area", default=None, help="region/ICB ODS code for --scale region (default: synth's)")
+    p.add_argument("--patients", type=int, default=None, help="scale register sizes to about N patients")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="runs of every repeated step (default: as_of 5 warm + 3 cold, trend 3, pandas 3)")
+    p.add_argument("--keep", action="store_true", help="keep the DuckDB database file in the work folder")
+    p.add_argument("--fresh", action="store_true", help="regenerate the extract even if a matching one exists")
+    p.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    p.add_argument("--workdir", type=Path, default=HERE / "work")
+    p.add_argument("--as-of", type=date.fromisoformat, default=DEFAULT_AS_OF, help="a quarter end")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--structure", default="2022-23")
+    p.add_argument("--noise", type=float, default=1.0)
+    p.add_argument("--memory-limit", default="6GB", help="DuckDB memory_limit")
+    p.add_argument("--skip-pandas", action="store_true")
+    p.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
+    args = p.parse_args(argv)
+    r = args.repeats
+    args.as_of_repeats = r or 5
+    args.cold_repeats = r or 3
+    args.trend_repeats = r or 3
+    args.pandas_repeats = r or 3
+    args.workdir = args.workdir.resolve()
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "command": " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)]),
+        "args": {"scale": args.scale, "area": args.area, "patients": args.patients, "as_of": str(args.as_of),
+                 "structure": args.structure, "seed": args.seed, "noise": args.noise,
+                 "memory_limit": args.memory_limit},
+        "machine": machine_facts(),
+        "timings": {},
+        "notes": [],
+    }
+    timings: dict[str, Timing] = report["timings"]
+
+    # 1. Extract.
+    params = {"scale": args.scale, "area": args.area, "patients": args.patients, "seed": args.seed,
+              "as_of": args.as_of.isoformat(), "structure": args.structure, "noise": args.noise}
+    folder, meta, reused = extract_for(params, args.workdir, args.fresh)
+    timings["generate"] = Timing("generate", [meta["seconds"]], "reused extract: time of the run that made it"
+                                 if reused else "")
+    report["generate"] = {"folder": str(folder), "counts": meta["counts"], "reused": reused,
+                          "bytes": dir_size(folder), "generated_at": meta.get("generated_at")}
+
+    # 2-5. Engine, in this process, memory sampled.
+    with RssSampler() as rss:
+        engine = run_engine(args, folder, rss, report)
+    report["memory"] = {"phases": rss.phases, "sampled": rss.peak, "maxrss": maxrss_bytes(),
+                        "generate": meta.get("peak_rss")}
+    report["memory"]["engine_peak"] = max(rss.peak, report["memory"]["maxrss"])
+    results = engine["aggregate_all"]
+    eng_total = results["england"].iloc[0]
+    practice = results["practice"]
+    report["scale_check"] = {
+        "register": int(eng_total["register"]),
+        "practices": int(((practice["register"] > 0) & (practice["org_code"] != "UNMAPPED")).sum()),
+        "events": report["db"]["rows"]["events"],
+    }
+    # The trend's last quarter must equal the single as_of at ICB level.
+    last = engine["trend_icb"][engine["trend_icb"]["as_of"] == args.as_of].drop(columns="as_of")
+    if not last.reset_index(drop=True).equals(results["icb"].reset_index(drop=True)):
+        report["notes"].append("**trend(icb) for the last quarter differs from aggregate_all(icb)**")
+
+    # 6. pandas.
+    ok = True
+    if not args.skip_pandas:
+        summary, frames = run_pandas(args, folder)
+        for kind in ("read", "end_to_end", "compute"):
+            timings[f"pandas_{kind}"] = Timing(f"pandas_{kind}", summary["timings"][kind])
+        report["memory"]["pandas"] = max(summary["peak_rss"], summary["maxrss"])
+        report["comparison"] = compare(results, frames)
+        for level, c in report["comparison"].items():
+            if not c["equal"]:
+                ok = False
+                report["notes"].append(f"**pandas and engine counts differ at {level}**: {c}")
+        warm, cold = timings["as_of_warm"].median, timings["as_of_cold"].median
+        report["ratios"] = {
+            "compute": timings["pandas_compute"].median / warm,
+            "end_to_end": timings["pandas_end_to_end"].median / warm,
+            "end_to_end_cold": timings["pandas_end_to_end"].median / cold,
+            "one_shot": timings["pandas_end_to_end"].median / (timings["load"].first + cold),
+        }
+    report["notes"].append(
+        "Cold `aggregate_all` = a new `IbisEngine`, whose first call copies the events of the measure's codes "
+        "into a temporary table; warm = later calls on the same engine (a long-running server). The trends "
+        "run on the warm engine.")
+    report["notes"].append(
+        "Generation and the pandas baseline run in their own processes (multiprocessing spawn), so the "
+        "engine process's peak memory is the load and the queries only.")
+
+    report_json = {k: (v if k != "timings" else {n: x.as_dict() for n, x in v.items()}) for k, v in report.items()}
+    (args.workdir / "results.json").write_text(json.dumps(jsonable(report_json), indent=1))
+    text = render(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    log(f"wrote {args.out} and {args.workdir / 'results.json'}")
+    print(text)
+
+    if not ok:
+        # The comparison is only honest if both sides give the same answer.
+        cmp = report["comparison"]
+        assert cmp["england"]["equal"] and cmp["region"]["equal"], "pandas and engine totals differ"
+        return 2
+    missed = "**MISS" in text.split("## Timings")[0]
+    return 3 if (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
