@@ -31,7 +31,6 @@ from parity.engine.base import LEVELS
 from parity.engine.levels import ENGLAND, LEVEL_COLUMNS, UNMAPPED
 from parity.rules.model import CORE_CHECKS, Measure
 
-# Counts compared with the engine (everything in the aggregate contract except names and percent).
 DATE_KWARGS = {"date_as_object": False}  # Parquet DATE -> datetime64, not Python date objects
 
 
@@ -161,7 +160,7 @@ def aggregate(status: pd.DataFrame, practices: pd.DataFrame, measure: Measure,
     counts["all_checks"] = status["all_checks"].astype("int64")
     counts["excluded"] = (status["on_register"] & ~den).astype("int64")
 
-    hierarchy = practices.drop_duplicates("practice_code").set_index("practice_code")
+    hierarchy = practices.drop_duplicates("practice_code").set_index("practice_code", drop=False)
     out: dict[str, pd.DataFrame] = {}
     for level in levels:
         if level == "england":

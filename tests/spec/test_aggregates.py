@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 
-from spec.timeline import NHS_NUMBERS, practice_row, smi_patient, with_checks
+from spec.timeline import NHS_NUMBERS, declined_everything, practice_row, smi_patient, with_checks
 
 AS_OF = "2024-03-31"
 IN_WINDOW = "2023-09-15"
@@ -162,11 +162,8 @@ def test_structure_version_chooses_the_hierarchy(run):
 
 def test_qof_excluded_rolls_up(run):
     """PCA exclusions are counted in ``excluded`` and not in ``register``, at every level."""
-    from spec.timeline import declined
-
     counted = with_checks(smi_patient("9000000009", "A81001"), IN_WINDOW)
-    excluded = declined(smi_patient("9000000017", "A81002"), IN_WINDOW,
-                        ("bmi", "blood_pressure", "lipids", "glucose", "alcohol", "smoking"))
+    excluded = declined_everything(smi_patient("9000000017", "A81002"), IN_WINDOW)
     result = run("qof-mh021", AS_OF, counted, excluded)
     assert result.orgs("practice")["A81002"]["excluded"] == 1
     assert result.orgs("practice")["A81002"]["register"] == 0

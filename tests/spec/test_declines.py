@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from spec.timeline import DECLINE_CLUSTER, declined, smi_patient, with_checks
+from spec.timeline import DECLINE_CLUSTER, declinable, declined, smi_patient, with_checks
 
 AS_OF = "2024-03-31"
 IN_WINDOW = "2023-09-15"
@@ -55,11 +55,11 @@ def test_decline_after_as_of_is_missing(run):
 
 def test_phsmi_denominator_unchanged_by_declines(run):
     """Declining every check does not remove the patient from the phsmi denominator."""
-    p = declined(smi_patient(), IN_WINDOW, CORE)
+    p = declined(smi_patient(), IN_WINDOW, declinable())
     row = run("phsmi", AS_OF, p).only()
     assert row["in_denominator"]
     assert not row["all_six"]
-    assert all(row[f"{c}_status"] == "declined" for c in CORE)
+    assert all(row[f"{c}_status"] == "declined" for c in declinable())
 
 
 def test_declines_counted_in_aggregate(run):

@@ -8,11 +8,10 @@ months. Achievement beats exceptions (S8): a patient with all six is always coun
 
 from __future__ import annotations
 
-from spec.timeline import DECLINE_CLUSTER, declined, smi_patient, with_checks
+from spec.timeline import declinable, declined, declined_everything, smi_patient, with_checks
 
 AS_OF = "2024-03-31"
 IN_WINDOW = "2023-09-15"
-CORE = tuple(DECLINE_CLUSTER)
 FOUR = ("bmi", "blood_pressure", "alcohol", "smoking")
 
 
@@ -26,7 +25,8 @@ def test_every_missing_check_declined_excluded(run):
 
 
 def test_all_declined_excluded(run):
-    row = run("qof-mh021", AS_OF, declined(smi_patient(), IN_WINDOW, CORE)).only()
+    """Every check declined (alcohol done: ALCDEC_COD ships without codes)."""
+    row = run("qof-mh021", AS_OF, declined_everything(smi_patient(), IN_WINDOW)).only()
     assert not row["in_denominator"]
 
 
@@ -72,7 +72,7 @@ def test_mh_exception_code_after_as_of_ignored(run):
 
 def test_all_six_achieved_with_declines_counted(run):
     """Achievement beats exceptions: all six done plus declines → counted, all_six."""
-    p = declined(with_checks(smi_patient(), IN_WINDOW), IN_WINDOW, CORE)
+    p = declined(with_checks(smi_patient(), IN_WINDOW), IN_WINDOW, declinable())
     row = run("qof-mh021", AS_OF, p).only()
     assert row["in_denominator"]
     assert row["all_six"]
@@ -95,7 +95,7 @@ def test_lower_risk_lipids_in_24_months_count_as_received(run):
 
 def test_phsmi_ignores_declines_and_exception_codes(run):
     """phsmi has no PCA: the same patients stay in its denominator."""
-    p1 = declined(smi_patient("9000000009"), IN_WINDOW, CORE)
+    p1 = declined_everything(smi_patient("9000000009"), IN_WINDOW)
     p2 = smi_patient("9000000017").code("MHEXC_COD", IN_WINDOW)
     result = run("phsmi", AS_OF, p1, p2)
     assert result.row("9000000009")["in_denominator"]
@@ -105,7 +105,7 @@ def test_phsmi_ignores_declines_and_exception_codes(run):
 def test_excluded_count_in_aggregate(run):
     """Aggregates: ``register`` is the denominator after PCA; ``excluded`` counts PCA exclusions."""
     counted = with_checks(smi_patient("9000000009"), IN_WINDOW)
-    excluded = declined(smi_patient("9000000017"), IN_WINDOW, CORE)
+    excluded = declined_everything(smi_patient("9000000017"), IN_WINDOW)
     in_remission = smi_patient("9000000025").code("MHREM_COD", "2020-01-01")
     org = run("qof-mh021", AS_OF, counted, excluded, in_remission).orgs("practice")["A81001"]
     assert org["register"] == 1

@@ -4,26 +4,32 @@ How a run works (Parity rules v1, shared/docs/product.md "Counting rules"):
 
 1. The measure's clusters are resolved to codes and compiled into *features*, one per distinct
    code set (``ibis_plan``). Events with any of those codes are copied once into a temporary
-   table tagged with their feature ids; the engine keeps that table for later calls and rebuilds
-   it when the number of event or medication rows changes.
+   table, tagged with their feature ids. The engine keeps that table for later calls and
+   rebuilds it when the number of event or medication rows changes.
 2. For a reporting date, one grouped aggregate gives every patient the latest date on or before
-   ``as_of`` of each feature (``max(date) FILTER (WHERE feature = k)``), and a second gives the
-   value recorded on that date. Windows are then comparisons of those dates with window starts
-   computed in Python (``Window.start``) and bound as literals: no SQL date arithmetic, so every
-   backend counts the same days as the reference engine.
+   ``as_of`` of each feature (``max(date) FILTER (WHERE feature = k)``); a second, smaller one
+   gives the value recorded on a latest date where a rule needs it. Windows are comparisons of
+   those dates with window starts computed in Python (``Window.start``) and bound as literals:
+   no SQL date arithmetic, so every backend counts the same days as the reference engine.
 3. Registration, death, the register, the lower-risk lipid window, the personalised care
-   adjustment and the per-check status are column expressions over that one row per patient.
+   adjustment and each check's status are column expressions over that one row per patient,
+   built in layers so that no expression is repeated in the SQL.
 4. Aggregates group the status rows by the organisation of the registered practice in the
-   ``practices`` table; practices missing from the structure count under ``UNMAPPED``.
+   ``practices`` table (``UNMAPPED`` when the practice is not in the structure); names and
+   parents come from ``parity.engine.levels``, as in the reference engine.
 
-The results follow the output contract in ``parity.engine.base`` and must equal the reference
-engine's on the same data.
+A trend over several dates computes the latest dates up to the earliest date once, then for
+each later date only reads the events after the earliest date.
+
+Results follow the output contract in ``parity.engine.base`` and must equal the reference
+engine's (``parity.engine.reference``) on the same data.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -36,23 +42,12 @@ from ibis import _
 from parity.db.connection import Database
 from parity.engine.base import LEVELS, aggregate_columns, normalise_aggregate, normalise_status
 from parity.engine.ibis_plan import CodesFor, FeaturePlan, build_plan
-from parity.rules.model import CORE_CHECKS, Check, Criterion, Measure, Window
+from parity.engine.levels import ENGLAND, LEVEL_COLUMNS, UNMAPPED, describe, organisation_names
+from parity.rules.model import CORE_CHECKS, Criterion, Measure, Window
 
-# level -> (code column, name column, parent code column) in the ``practices`` table.
-_LEVEL_COLUMNS: dict[str, tuple[str, str, str | None]] = {
-    "practice": ("practice_code", "practice_name", "pcn_code"),
-    "pcn": ("pcn_code", "pcn_name", "sub_icb_code"),
-    "sub_icb": ("sub_icb_code", "sub_icb_name", "icb_code"),
-    "icb": ("icb_code", "icb_name", "region_code"),
-    "region": ("region_code", "region_name", None),
-}
-ENGLAND_CODE = "ENG"
-ENGLAND_NAME = "England"
-UNMAPPED_CODE = "UNMAPPED"
-
-
-def unmapped_name(structure: str) -> str:
-    return f"Practice not in {structure} structure"
+# Temporary tables of engines that were garbage collected, per backend, dropped by the next
+# engine call on that backend (never from the garbage collector itself, which may run mid-query).
+_ORPHANS: dict[int, list[str]] = {}
 
 
 def _day(d: date) -> ir.DateScalar:
@@ -60,16 +55,20 @@ def _day(d: date) -> ir.DateScalar:
 
 
 def _flag(expr: ir.BooleanValue) -> ir.BooleanValue:
-    """SQL three-valued logic made two-valued: unknown counts as false."""
+    """SQL's unknown counts as false, as a missing date does in the rules."""
     return expr.fill_null(False)
+
+
+def _count(expr: Any) -> Any:
+    return ibis.ifelse(expr, 1, 0).cast("int32").sum()
 
 
 class IbisEngine:
     """Runs measures on the database behind ``db`` (DuckDB or PostgreSQL).
 
     The engine caches, per measure code set, a temporary table of the relevant events. It assumes
-    the data does not change while it is in use except by appending or deleting rows (row counts
-    are checked on every call); call ``clear_cache`` after any other change.
+    the data changes only by adding or removing rows while it is in use (row counts are checked
+    on every call); call ``clear_cache`` after any other change, or use a new engine.
     """
 
     name = "ibis"
@@ -80,6 +79,8 @@ class IbisEngine:
         self._plans: dict[Measure, FeaturePlan] = {}
         self._tables: dict[tuple, str] = {}
         self._version: tuple[int, ...] | None = None
+        orphans = _ORPHANS.setdefault(id(db.ibis), [])
+        weakref.finalize(self, _forget, orphans, self._tables)
 
     def __repr__(self) -> str:
         return f"IbisEngine(kind={self.db.kind!r})"
@@ -88,54 +89,66 @@ class IbisEngine:
     def patient_status(self, measure: Measure, as_of: date) -> pd.DataFrame:
         """Per-patient status on ``as_of`` (``parity.engine.base`` contract)."""
         self._sync()
-        df = self._status(measure, as_of).to_pandas()
+        plan = self._plan(measure)
+        latest = self._latest(plan, as_of)
+        df = self._status(measure, plan, as_of, latest, values=True).to_pandas()
         return normalise_status(df, measure)
 
     def aggregate(self, measure: Measure, as_of: date, level: str, structure: str) -> pd.DataFrame:
         """Counts per organisation at ``level`` of organisation ``structure``."""
-        self._sync()
-        _check_level(level)
-        expr = self._aggregate(self._status(measure, as_of), measure, level, structure)
-        return normalise_aggregate(expr.to_pandas(), measure)
+        return self.aggregate_all(measure, as_of, structure, (level,))[level]
 
     def aggregate_all(
         self, measure: Measure, as_of: date, structure: str, levels: Iterable[str] = LEVELS
     ) -> dict[str, pd.DataFrame]:
         """``aggregate`` at every level in ``levels``, computing patient status once."""
         self._sync()
-        levels = list(levels)
+        levels = list(dict.fromkeys(levels))
         for level in levels:
             _check_level(level)
         if not levels:
             return {}
-        with self._temp(self._status(measure, as_of)) as status:
-            parts = [self._aggregate(status, measure, level, structure) for level in levels]
-            df = ibis.union(*parts).to_pandas() if len(parts) > 1 else parts[0].to_pandas()
-        return {level: normalise_aggregate(df[df["level"] == level], measure) for level in levels}
+        plan = self._plan(measure)
+        status = self._status(measure, plan, as_of, self._latest(plan, as_of), values=False)
+        if len(levels) == 1:
+            counts = self._counts(status, measure, levels[0], structure).to_pandas()
+        else:
+            with self._temp(status) as table:
+                parts = [self._counts(table, measure, level, structure) for level in levels]
+                counts = ibis.union(*parts).to_pandas()
+        practices = self._practice_rows(structure)
+        return {
+            level: self._finish(counts[counts["level"] == level], measure, level, structure, practices)
+            for level in levels
+        }
 
     def trend(
         self, measure: Measure, as_of_dates: Sequence[date], level: str, structure: str
     ) -> pd.DataFrame:
-        """``aggregate`` for each date, stacked: an ``as_of`` column first, then the aggregate
-        columns; rows sorted by ``as_of`` then ``org_code``."""
+        """``aggregate`` for each date, stacked in the order given, with ``as_of`` as the first
+        column (the reference engine's layout)."""
         self._sync()
         _check_level(level)
-        dates = sorted(set(as_of_dates))
-        cols = ["as_of", *aggregate_columns(measure)]
+        dates = list(as_of_dates)
         if not dates:
+            cols = ["as_of", *aggregate_columns(measure)]
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-        parts = [
-            self._aggregate(self._status(measure, d), measure, level, structure).mutate(as_of=_day(d))
-            for d in dates
-        ]
-        df = ibis.union(*parts).to_pandas() if len(parts) > 1 else parts[0].to_pandas()
-        df["as_of"] = [pd.Timestamp(v).date() for v in df["as_of"]]
+        plan = self._plan(measure)
+        practices = self._practice_rows(structure)
+        first = min(dates)
+        frames: dict[date, pd.DataFrame] = {}
+        with self._temp(self._latest(plan, first)) as history:
+            for d in sorted(set(dates)):
+                latest = history if d == first else self._latest(plan, d, history=(history, first))
+                status = self._status(measure, plan, d, latest, values=False)
+                counts = self._counts(status, measure, level, structure).to_pandas()
+                frames[d] = self._finish(counts, measure, level, structure, practices)
         blocks = []
         for d in dates:
-            block = normalise_aggregate(df[df["as_of"] == d], measure)
+            block = frames[d].copy()
             block.insert(0, "as_of", d)
             blocks.append(block)
-        return pd.concat(blocks, ignore_index=True)[cols]
+        return pd.concat(blocks, ignore_index=True)
 
     def clear_cache(self) -> None:
         """Drop the cached relevant-event tables (they are rebuilt on the next call)."""
@@ -146,6 +159,9 @@ class IbisEngine:
 
     # -- caching -----------------------------------------------------------------------------
     def _sync(self) -> None:
+        orphans = _ORPHANS.get(id(self.db.ibis), [])
+        while orphans:
+            self._drop(orphans.pop())
         version = (self.db.count("events"), self.db.count("medications"))
         if version != self._version:
             self.clear_cache()
@@ -162,17 +178,17 @@ class IbisEngine:
             plan = self._plans[measure] = build_plan(measure, codes_for)
         return plan
 
-    def _cached(self, key: tuple, build: Any) -> ir.Table:
+    def _cached(self, key: tuple, build: Callable[[], ir.Table]) -> ir.Table:
         name = self._tables.get(key)
         if name is None:
-            name = f"_parity_ibis_{uuid.uuid4().hex[:12]}"
+            name = _temp_name()
             self.db.ibis.create_table(name, build(), temp=True)
             self._tables[key] = name
         return self.db.ibis.table(name)
 
     def _events(self, plan: FeaturePlan) -> ir.Table:
-        """Events with a code of any feature: ``nhs_number, date, value, feature`` (one row per
-        event and feature it belongs to)."""
+        """Events with a code of any feature: ``nhs_number, date, value, feature``, one row per
+        event and feature it belongs to."""
 
         def build() -> ir.Table:
             codes, feats = plan.code_rows()
@@ -192,25 +208,14 @@ class IbisEngine:
 
         def build() -> ir.Table:
             med = self.db.ibis.table("medications")
-            cond = ibis.or_(*[med.bnf_code.startswith(p) for p in prefixes])
-            return med.filter(cond).select("nhs_number", "date", "bnf_code")
+            return med.filter(ibis.or_(*[_bnf_starts(med.bnf_code, p) for p in prefixes])).select(
+                "nhs_number", "date", "bnf_code"
+            )
 
         return self._cached(("medications", prefixes), build)
 
-    class _TempTable:
-        def __init__(self, engine: IbisEngine, expr: ir.Table) -> None:
-            self.engine = engine
-            self.expr = expr
-            self.name = f"_parity_ibis_{uuid.uuid4().hex[:12]}"
-
-        def __enter__(self) -> ir.Table:
-            return self.engine.db.ibis.create_table(self.name, self.expr, temp=True)
-
-        def __exit__(self, *exc: object) -> None:
-            self.engine._drop(self.name)
-
-    def _temp(self, expr: ir.Table) -> IbisEngine._TempTable:
-        return IbisEngine._TempTable(self, expr)
+    def _temp(self, expr: ir.Table) -> _TempTable:
+        return _TempTable(self, expr)
 
     def _drop(self, name: str) -> None:
         try:
@@ -219,23 +224,42 @@ class IbisEngine:
             pass
 
     # -- per-patient status ------------------------------------------------------------------
-    def _status(self, measure: Measure, as_of: date) -> ir.Table:
-        """One row per patient in scope on ``as_of`` with the contract's status columns."""
-        plan = self._plan(measure)
-        con = self.db.ibis
-        day = _day(as_of)
+    def _latest(
+        self, plan: FeaturePlan, as_of: date, history: tuple[ir.Table, date] | None = None
+    ) -> ir.Table:
+        """Per patient with any relevant event: ``_d<k>``, the latest date on or before ``as_of``
+        of each feature ``k`` (for ``valued`` features, of events with a value).
 
-        # Latest date on or before as_of of every feature, per patient.
-        events = self._events(plan).filter(_.date <= day)
-        latest: dict[str, Any] = {}
+        ``history`` is ``(table, day)``: the same columns up to ``day``; only events after
+        ``day`` are then read, and the two are combined.
+        """
+        events = self._events(plan).filter(_.date <= _day(as_of))
+        if history is not None:
+            events = events.filter(_.date > _day(history[1]))
+        pivot: dict[str, Any] = {}
         for k in range(len(plan.features)):
             cond = _.feature == k
             if k in plan.valued:
                 cond = cond & _.value.notnull()
-            latest[f"_d{k}"] = _.date.max(where=cond)
-        wide = events.group_by("nhs_number").aggregate(**latest)
+            pivot[f"_d{k}"] = _.date.max(where=cond)
+        latest = events.group_by("nhs_number").aggregate(**pivot)
+        if history is not None:
+            latest = (
+                ibis.union(history[0], latest)
+                .group_by("nhs_number")
+                .aggregate(**{name: _[name].max() for name in pivot})
+            )
+        return latest
+
+    def _status(
+        self, measure: Measure, plan: FeaturePlan, as_of: date, latest: ir.Table, *, values: bool
+    ) -> ir.Table:
+        """One row per patient in scope on ``as_of`` with the contract's status columns
+        (without the ``_value`` columns unless ``values``)."""
+        con = self.db.ibis
+        day = _day(as_of)
         d_diag, d_rem = f"_d{plan.register_diagnosis}", f"_d{plan.register_remission}"
-        wide = wide.filter(_[d_diag].notnull() | _[d_rem].notnull())
+        people = latest.filter(_[d_diag].notnull() | _[d_rem].notnull())
 
         # Registered on as_of: latest start wins, ties go to the smallest practice code.
         regs = con.table("registrations").filter(
@@ -252,14 +276,15 @@ class IbisEngine:
             .filter(_.date_of_death.isnull() | (_.date_of_death > day))
             .select("nhs_number", "ethnicity")
         )
-        base = wide.join(current, "nhs_number").join(alive, "nhs_number")
+        base = people.join(current, "nhs_number").join(alive, "nhs_number")
 
-        # The value recorded on each latest date that needs one (largest if several).
-        valued = sorted(set(plan.done.values()) | plan.valued)
+        # The value recorded on a latest date, where needed (largest if several that day).
+        valued = sorted(plan.valued | (set(plan.done.values()) if values else set()))
         if valued:
             on_dates = base.select("nhs_number", *[f"_d{k}" for k in valued])
             vals = (
-                events.filter(_.value.notnull(), _.feature.isin(valued))
+                self._events(plan)
+                .filter(_.date <= day, _.value.notnull(), _.feature.isin(valued))
                 .join(on_dates, "nhs_number")
                 .group_by("nhs_number")
                 .aggregate(
@@ -275,148 +300,187 @@ class IbisEngine:
                 .group_by("nhs_number")
                 .aggregate(
                     **{
-                        f"_m{i}": _.date.max(where=_.bnf_code.startswith(p))
+                        f"_m{i}": _.date.max(where=_bnf_starts(_.bnf_code, p))
                         for i, p in enumerate(plan.med_prefixes)
                     }
                 )
             )
             base = base.left_join(meds, "nhs_number").drop("nhs_number_right")
 
-        return self._status_columns(base, measure, plan, as_of)
+        return self._status_columns(base, measure, plan, as_of, values)
 
-    def _status_columns(self, t: ir.Table, measure: Measure, plan: FeaturePlan, as_of: date) -> ir.Table:
-        def d(k: int) -> ir.DateColumn:
-            return t[f"_d{k}"]
+    def _status_columns(
+        self, t: ir.Table, measure: Measure, plan: FeaturePlan, as_of: date, values: bool
+    ) -> ir.Table:
+        """The rules as column expressions, in layers (each layer names what the next reuses)."""
+        checks = list(enumerate(measure.checks))
+        core = [i for i, c in checks if c.id in CORE_CHECKS]
 
-        def since(k: int, start: ir.DateValue) -> ir.BooleanValue:
-            return _flag(d(k).notnull() & (d(k) >= start))
+        # Layer 1: each check's window start (the lower-risk window depends on the patient).
+        starts: dict[str, Any] = {}
+        for i, check in checks:
+            start = _day(check.window.start(as_of))
+            if check.lower_risk is not None:
+                lower = _day(Window(check.lower_risk.months).start(as_of))
+                crits = [
+                    _criterion(t, crit, plan.criteria[(check.id, j)], as_of)
+                    for j, crit in enumerate(check.lower_risk.higher_risk_if)
+                ]
+                start = ibis.ifelse(ibis.or_(*crits), start, lower) if crits else lower
+            starts[f"_start{i}"] = start
+        t = t.mutate(**starts)
 
-        d_diag, d_rem = d(plan.register_diagnosis), d(plan.register_remission)
-        on_register = _flag(d_diag.notnull() & (d_rem.isnull() | (d_diag >= d_rem)))
+        # Layer 2: done / declined per check, the register, the PCA exception code.
+        def since(k: int, start: Any) -> ir.BooleanValue:
+            return _flag(t[f"_d{k}"].notnull() & (t[f"_d{k}"] >= start))
 
-        done: dict[str, ir.BooleanValue] = {}
-        declined: dict[str, ir.BooleanValue] = {}
-        cols: dict[str, Any] = {"nhs_number": t.nhs_number, "practice_code": t.practice_code}
-        for check in measure.checks:
-            start = self._window_start(t, check, plan, as_of)
-            k_done, k_decl = plan.done[check.id], plan.declined[check.id]
-            done[check.id] = since(k_done, start)
-            declined[check.id] = since(k_decl, start)
-            cols[check.id] = done[check.id]
-            cols[f"{check.id}_status"] = ibis.cases(
-                (done[check.id], "done"), (declined[check.id], "declined"), else_="missing"
-            )
-            cols[f"{check.id}_date"] = ibis.ifelse(done[check.id], d(k_done), ibis.null("date"))
-            cols[f"{check.id}_value"] = ibis.ifelse(done[check.id], t[f"_v{k_done}"], ibis.null("float64"))
+        flags: dict[str, Any] = {}
+        for i, check in checks:
+            flags[f"_done{i}"] = since(plan.done[check.id], t[f"_start{i}"])
+            flags[f"_decl{i}"] = since(plan.declined[check.id], t[f"_start{i}"])
+        d_diag, d_rem = t[f"_d{plan.register_diagnosis}"], t[f"_d{plan.register_remission}"]
+        flags["_onreg"] = _flag(d_diag.notnull() & (d_rem.isnull() | (d_diag >= d_rem)))
+        if measure.pca is not None and plan.pca is not None:
+            flags["_pcacode"] = since(plan.pca, _day(measure.pca.window.start(as_of)))
+        t = t.mutate(**flags)
 
-        core = [done[c] for c in CORE_CHECKS]
-        all_core = ibis.and_(*core)
+        # Layer 3: the denominator.
+        all_core = ibis.and_(*[t[f"_done{i}"] for i in core])
         if measure.pca is not None:
-            assert plan.pca is not None
-            pca_code = since(plan.pca, _day(measure.pca.window.start(as_of)))
-            # Every core check not done has a declined/unsuitable code in its window.
-            all_declined = ibis.and_(*[done[c] | declined[c] for c in CORE_CHECKS])
-            excluded = on_register & ~all_core & (pca_code | all_declined)
-            in_denominator = on_register & ~excluded
+            # Excluded: not all six, and an exception code or a decline for every one not done.
+            every_missing_declined = ibis.and_(*[t[f"_done{i}"] | t[f"_decl{i}"] for i in core])
+            excluded = t._onreg & ~all_core & (t._pcacode | every_missing_declined)
+            in_den = t._onreg & ~excluded
         else:
-            in_denominator = on_register
+            in_den = t._onreg
+        t = t.mutate(_inden=in_den, _allcore=all_core, _all=ibis.and_(*[t[f"_done{i}"] for i, _c in checks]))
 
-        cols["on_register"] = on_register
-        cols["in_denominator"] = in_denominator
-        cols["checks_done"] = sum((c.cast("int32") for c in core), ibis.literal(0, type="int32"))
-        cols["all_six"] = in_denominator & all_core
-        cols["all_checks"] = in_denominator & ibis.and_(*done.values())
+        # Layer 4: the contract's columns.
+        cols: dict[str, Any] = {
+            "nhs_number": t.nhs_number,
+            "practice_code": t.practice_code,
+            "on_register": t._onreg,
+            "in_denominator": t._inden,
+        }
+        for i, check in checks:
+            done = t[f"_done{i}"]
+            k = plan.done[check.id]
+            cols[check.id] = done
+            cols[f"{check.id}_status"] = ibis.cases(
+                (done, "done"), (t[f"_decl{i}"], "declined"), else_="missing"
+            )
+            cols[f"{check.id}_date"] = ibis.ifelse(done, t[f"_d{k}"], ibis.null("date"))
+            if values:
+                cols[f"{check.id}_value"] = ibis.ifelse(done, t[f"_v{k}"], ibis.null("float64"))
+        cols["checks_done"] = sum((t[f"_done{i}"].cast("int32") for i in core), ibis.literal(0, "int32"))
+        cols["all_six"] = t._inden & t._allcore
+        cols["all_checks"] = t._inden & t._all
         return t.select(**cols)
 
-    def _window_start(self, t: ir.Table, check: Check, plan: FeaturePlan, as_of: date) -> ir.DateValue:
-        start = _day(check.window.start(as_of))
-        if check.lower_risk is None:
-            return start
-        lower = _day(Window(check.lower_risk.months).start(as_of))
-        criteria = [
-            self._criterion(t, crit, plan.criteria[(check.id, i)], plan, as_of)
-            for i, crit in enumerate(check.lower_risk.higher_risk_if)
-        ]
-        if not criteria:
-            return lower
-        return ibis.ifelse(ibis.or_(*criteria), start, lower)
-
-    @staticmethod
-    def _criterion(
-        t: ir.Table, crit: Criterion, feats: dict[str, int], plan: FeaturePlan, as_of: date
-    ) -> ir.BooleanValue:
-        def d(role: str) -> ir.DateColumn:
-            return t[f"_d{feats[role]}"]
-
-        if crit.kind == "ever":
-            return _flag(d("clusters").notnull())
-        if crit.kind == "unresolved":
-            return _flag(d("clusters").notnull() & (d("resolved").isnull() | (d("clusters") >= d("resolved"))))
-        if crit.kind == "latest_is":
-            return _flag(d("hit").notnull() & (d("hit") == d("among")))
-        if crit.kind == "medication":
-            last = t[f"_m{feats['prefix']}"]
-            return _flag(last.notnull() & (last >= _day(Window(crit.months).start(as_of))))
-        if crit.kind == "value_at_least":
-            value = t[f"_v{feats['clusters']}"]
-            threshold: Any = ibis.literal(crit.threshold, type="float64")
-            if crit.threshold_by_ethnicity:
-                threshold = ibis.cases(
-                    *[(t.ethnicity == letter, ibis.literal(v, type="float64"))
-                      for letter, v in crit.threshold_by_ethnicity],
-                    else_=threshold,
-                )
-            return _flag(value.notnull() & (value >= threshold))
-        raise ValueError(f"unknown criterion kind {crit.kind!r}")
-
     # -- aggregates --------------------------------------------------------------------------
-    def _aggregate(self, status: ir.Table, measure: Measure, level: str, structure: str) -> ir.Table:
-        """Counts per organisation at ``level``: ``aggregate_columns`` (``percent`` left null)."""
+    def _counts(self, status: ir.Table, measure: Measure, level: str, structure: str) -> ir.Table:
+        """Counts per organisation code at ``level``: ``level, org_code`` and the count columns."""
         if level == "england":
-            orgs = status.mutate(
-                _org=ibis.literal(ENGLAND_CODE),
-                _name=ibis.literal(ENGLAND_NAME),
-                _parent=ibis.null("string"),
-            )
+            orgs = status.mutate(_org=ibis.literal(ENGLAND[0]))
         else:
-            code_col, name_col, parent_col = _LEVEL_COLUMNS[level]
             practices = self.db.ibis.table("practices")
             practices = practices.filter(practices.structure == structure).select(
-                _pc=practices.practice_code,
-                _code=practices[code_col],
-                _oname=practices[name_col],
-                _oparent=practices[parent_col] if parent_col else ibis.literal(ENGLAND_CODE),
-                _mapped=ibis.literal(True),
+                _pc=practices.practice_code, _code=practices[LEVEL_COLUMNS[level][0]], _mapped=ibis.literal(True)
             )
             joined = status.left_join(practices, status.practice_code == practices._pc)
-            mapped = joined._mapped.notnull()
             orgs = joined.mutate(
-                _org=ibis.ifelse(mapped, joined._code, ibis.literal(UNMAPPED_CODE)),
-                _name=ibis.ifelse(mapped, joined._oname, ibis.literal(unmapped_name(structure))),
-                _parent=ibis.ifelse(mapped, joined._oparent, ibis.null("string")),
+                _org=ibis.ifelse(joined._mapped.notnull(), joined._code, ibis.literal(UNMAPPED))
             )
-
-        def count(expr: Any) -> Any:
-            return ibis.ifelse(expr, 1, 0).cast("int32").sum()
-
         den = _.in_denominator
-        counts: dict[str, Any] = {
-            "org_name": _._name.min(),
-            "parent_code": _._parent.min(),
-            "register": count(den),
-            "all_six": count(_.all_six),
-        }
+        counts: dict[str, Any] = {"register": _count(den), "all_six": _count(_.all_six)}
         for c in measure.checks:
-            counts[c.id] = count(den & _[c.id])
+            counts[c.id] = _count(den & _[c.id])
         for c in measure.checks:
-            counts[f"{c.id}_declined"] = count(den & (_[f"{c.id}_status"] == "declined"))
-        counts["all_checks"] = count(_.all_checks)
-        counts["excluded"] = count(_.on_register & ~_.in_denominator)
+            counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
+        counts["all_checks"] = _count(_.all_checks)
+        counts["excluded"] = _count(_.on_register & ~_.in_denominator)
         agg = orgs.group_by(org_code=_._org).aggregate(**counts)
-        agg = agg.mutate(level=ibis.literal(level), percent=ibis.null("float64"))
-        return agg.select(*aggregate_columns(measure))
+        return agg.mutate(level=ibis.literal(level))
+
+    def _practice_rows(self, structure: str) -> list[dict[str, Any]]:
+        t = self.db.ibis.table("practices")
+        df = t.filter(t.structure == structure).to_pandas()
+        return [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in df.to_dict("records")]
+
+    @staticmethod
+    def _finish(
+        counts: pd.DataFrame, measure: Measure, level: str, structure: str, practices: list[dict[str, Any]]
+    ) -> pd.DataFrame:
+        """Names, parents and the contract's layout for one level's counts."""
+        df = counts.copy()
+        df["org_code"] = [None if pd.isna(v) else v for v in df["org_code"]]
+        names = organisation_names(structure, level, practices) if level != "england" else {}
+        described = [describe(code, level, structure, names) for code in df["org_code"]]
+        df["org_name"] = [name for name, _parent in described]
+        df["parent_code"] = [parent for _name, parent in described]
+        df["level"] = level
+        df["percent"] = None
+        return normalise_aggregate(df, measure)
+
+
+class _TempTable:
+    """``with engine._temp(expr) as table``: ``expr`` materialised, dropped on exit."""
+
+    def __init__(self, engine: IbisEngine, expr: ir.Table) -> None:
+        self.engine = engine
+        self.expr = expr
+        self.name = _temp_name()
+
+    def __enter__(self) -> ir.Table:
+        return self.engine.db.ibis.create_table(self.name, self.expr, temp=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine._drop(self.name)
+
+
+def _criterion(t: ir.Table, crit: Criterion, feats: dict[str, int], as_of: date) -> ir.BooleanValue:
+    """Whether one higher-risk criterion holds (kinds: ``parity.rules.model.Criterion``)."""
+
+    def d(role: str) -> ir.DateColumn:
+        return t[f"_d{feats[role]}"]
+
+    if crit.kind == "ever":
+        return _flag(d("clusters").notnull())
+    if crit.kind == "unresolved":
+        return _flag(d("clusters").notnull() & (d("resolved").isnull() | (d("clusters") >= d("resolved"))))
+    if crit.kind == "latest_is":
+        return _flag(d("hit").notnull() & (d("hit") == d("among")))
+    if crit.kind == "medication":
+        last = t[f"_m{feats['prefix']}"]
+        return _flag(last.notnull() & (last >= _day(Window(crit.months).start(as_of))))
+    if crit.kind == "value_at_least":
+        value = t[f"_v{feats['clusters']}"]
+        threshold: Any = ibis.literal(crit.threshold, type="float64")
+        if crit.threshold_by_ethnicity:
+            threshold = ibis.cases(
+                *[(t.ethnicity == letter, ibis.literal(v, type="float64")) for letter, v in crit.threshold_by_ethnicity],
+                else_=threshold,
+            )
+        return _flag(value.notnull() & (value >= threshold))
+    raise ValueError(f"unknown criterion kind {crit.kind!r}")
+
+
+def _bnf_starts(column: Any, prefix: str) -> Any:
+    # An empty prefix matches every prescription, including one without a BNF code (as the
+    # reference engine reads ``(bnf_code or "").startswith("")``).
+    if not prefix:
+        return ibis.literal(True)
+    return _flag(column.startswith(prefix))
 
 
 def _check_level(level: str) -> None:
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
+
+
+def _temp_name() -> str:
+    return f"_parity_ibis_{uuid.uuid4().hex[:12]}"
+
+
+def _forget(orphans: list[str], tables: dict[tuple, str]) -> None:
+    orphans.extend(tables.values())
