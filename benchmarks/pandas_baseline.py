@@ -214,7 +214,11 @@ def worker(folder: str, measure_id: str, as_of: str, structure: str, repeats: in
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, list[float]] = {"read": [], "end_to_end": [], "compute": []}
     with RssSampler() as rss:
-        practices_for(structure)  # warm the package-data cache so no run pays for it alone
+        # Warm the package-data caches (hierarchy, codelists) so that no single run pays for them.
+        from parity.codes import codes_for
+
+        practices_for(structure)
+        codes_for(sorted(measure.clusters()))
         extract = None
         result: dict[str, pd.DataFrame] = {}
         with rss.phase("end_to_end"):

@@ -2,14 +2,17 @@
 answer on random small patient histories, for every built-in measure, per patient and per
 organisation at every level.
 
+Each example draws one measure and one organisation level (so every measure and level is covered
+across examples) and compares the whole status frame and the aggregate frame.
+
 Histories are drawn around a random reporting date: several patients; registrations with gaps,
 moves, overlaps and ends (including practices missing from the structure); deaths; events from
 every cluster any measure reads plus unrelated codes, with dates that land on the window edges
 (12 and 24 months, 6 months for antipsychotics, as_of, the day after); values including None and
 the BMI thresholds; ethnicity; medications with BNF 0402 and others.
 
-One database per test function; tables are emptied between examples. ``max_examples`` is 40 by
-default and 400 with ``PARITY_HYPOTHESIS_PROFILE=nightly``.
+One database per test function; tables are emptied between examples. ``max_examples`` is
+``EXAMPLES`` by default and 400 with ``PARITY_HYPOTHESIS_PROFILE=nightly``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pandas.testing import assert_frame_equal
 
 from parity.engine.base import LEVELS
 from parity.engine.dataset import Dataset
-from parity.rules.model import months_before
+from parity.rules.model import CORE_CHECKS, months_before
 from parity.rules.registry import list_measures, load_measure
 from spec.timeline import (
     NHS_NUMBERS,
@@ -34,14 +37,18 @@ from spec.timeline import (
     clear_tables,
     cluster_ids,
     code_in_both,
+    code_of,
     known_practices,
     measure_clusters,
     practice_row,
 )
 
+# Each example costs about 1.5 s per database, almost all of it Ibis compiling two queries, so
+# the default keeps the file near a minute; the nightly profile explores much further.
+EXAMPLES = 20
 NIGHTLY = os.environ.get("PARITY_HYPOTHESIS_PROFILE", "") == "nightly"
 SETTINGS = settings(
-    max_examples=400 if NIGHTLY else 40,
+    max_examples=400 if NIGHTLY else EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     print_blob=True,
@@ -57,28 +64,56 @@ RECORDED_BY = (None, "RX2", "A81001", "G81001")
 AS_OF_CHOICES = (date(2024, 3, 31), date(2024, 2, 29), date(2025, 2, 28), date(2023, 12, 31))
 
 
+BOTH_LISTS = "MH_COD+MHREM_COD"  # pseudo-cluster: codes in both register lists
+UNRELATED = "UNRELATED"  # pseudo-cluster: codes no measure reads
+
+
 @cache
-def code_pool() -> tuple[int, ...]:
-    """Up to three codes of every cluster any measure reads (shared codes included on purpose),
-    a code in both MH_COD and MHREM_COD, and codes no measure reads."""
-    pool: set[int] = {UNRELATED_CODE, 38341003}  # anaemia; hypertension (HYP_COD: no measure reads it)
+def codes_by_cluster() -> dict[str, tuple[int, ...]]:
+    """Up to three codes of every non-empty cluster any measure reads: the smallest, the largest
+    and one found in that cluster only (codes shared between clusters are kept on purpose), plus
+    the two pseudo-clusters above."""
+    out: dict[str, tuple[int, ...]] = {}
     for cluster in sorted(measure_clusters()):
-        try:
-            ids = sorted(cluster_ids(cluster))
-        except Exception:  # noqa: BLE001 - a cluster without a list has nothing to draw
+        ids = sorted(_ids(cluster))
+        if not ids:
             continue
-        pool.update(ids[:2])
-        pool.update(ids[-1:])
-    pool.add(code_in_both("MH_COD", "MHREM_COD"))
-    return tuple(sorted(pool))
+        picks = {ids[0], ids[-1]}
+        try:
+            picks.add(code_of(cluster))
+        except LookupError:
+            pass
+        out[cluster] = tuple(sorted(picks))
+    out[BOTH_LISTS] = (code_in_both("MH_COD", "MHREM_COD"),)
+    out[UNRELATED] = (UNRELATED_CODE, 38341003)  # anaemia; hypertension (HYP_COD: no measure reads it)
+    return out
+
+
+def _ids(cluster: str) -> frozenset[int]:
+    try:
+        return cluster_ids(cluster)
+    except Exception:  # noqa: BLE001 - a cluster without a list has nothing to draw
+        return frozenset()
 
 
 @cache
-def register_pool() -> tuple[int, ...]:
-    """Register codes, drawn more often so that most patients are listed."""
-    return tuple(sorted(cluster_ids("MH_COD")))[:3] + tuple(sorted(cluster_ids("MHREM_COD")))[:2] + (
-        code_in_both("MH_COD", "MHREM_COD"),
-    )
+def cluster_groups() -> dict[str, tuple[str, ...]]:
+    """Clusters by role, so that draws hit register and check codes often."""
+    available = codes_by_cluster()
+    check_clusters: set[str] = set()
+    done_by_check: dict[str, set[str]] = {}
+    for m in MEASURES:
+        for c in load_measure(m).checks:
+            check_clusters |= set(c.clusters())
+            done_by_check.setdefault(c.id, set()).update(c.done)
+    groups = {
+        "register": ("MH_COD", "MH_COD", "MH_COD", "MH_COD", "MHREM_COD", BOTH_LISTS),
+        "check": tuple(sorted(check_clusters & set(available))),
+        "other": tuple(sorted(set(available) - check_clusters - {"MH_COD", "MHREM_COD"})),
+    }
+    for check, done in done_by_check.items():
+        groups[f"done:{check}"] = tuple(sorted(done & set(available)))
+    return groups
 
 
 def edge_dates(as_of: date) -> list[date]:
@@ -91,8 +126,10 @@ def edge_dates(as_of: date) -> list[date]:
 
 
 def dates_around(as_of: date) -> st.SearchStrategy[date]:
+    """Window edges, the last 24 months, or anywhere from 4 years before to 2 months after as_of."""
     return st.one_of(
         st.sampled_from(edge_dates(as_of)),
+        st.dates(months_before(as_of, 24), as_of),
         st.dates(as_of - timedelta(days=4 * 365), as_of + timedelta(days=60)),
     )
 
@@ -101,7 +138,22 @@ def dates_around(as_of: date) -> st.SearchStrategy[date]:
 def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
     as_of = draw(st.one_of(st.sampled_from(AS_OF_CHOICES), st.dates(date(2022, 1, 1), date(2025, 12, 31))))
     when = dates_around(as_of)
-    nhs_numbers = draw(st.lists(st.sampled_from(NHS_NUMBERS[:8]), min_size=1, max_size=6, unique=True))
+    recent = st.one_of(st.dates(months_before(as_of, 13), as_of), st.sampled_from(edge_dates(as_of)))
+    groups = cluster_groups()
+    codes = codes_by_cluster()
+
+    def event(nhs: str, group: str, on: st.SearchStrategy[date]) -> dict:
+        cluster = draw(st.sampled_from(groups[group]))
+        return {
+            "nhs_number": nhs,
+            "date": draw(on),
+            "snomed_code": draw(st.sampled_from(codes[cluster])),
+            "value": draw(st.sampled_from(VALUES)),
+            "unit": None,
+            "recorded_by": draw(st.sampled_from(RECORDED_BY)),
+        }
+
+    nhs_numbers = draw(st.lists(st.sampled_from(NHS_NUMBERS[:12]), min_size=1, max_size=10, unique=True))
     ds = Dataset(practices=[practice_row(p) for p in known_practices()])
     for nhs in nhs_numbers:
         ds.patients.append({
@@ -111,11 +163,15 @@ def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
             "ethnicity": draw(st.sampled_from(ETHNICITIES)),
             "lsoa": None,
             "imd_decile": None,
-            "date_of_death": draw(st.one_of(st.none(), st.none(), when)),
+            "date_of_death": draw(st.one_of(st.none(), st.none(), st.none(), when)),
         })
-        for _ in range(draw(st.integers(0, 3))):
-            start = draw(st.one_of(when, st.dates(as_of - timedelta(days=20 * 365), as_of)))
-            end = draw(st.one_of(st.none(), st.sampled_from([start, as_of, as_of - timedelta(days=1)]), when))
+        # Usually one long registration open on as_of, then 0-2 more: moves, gaps, overlaps, ends.
+        starts = [draw(st.one_of(st.dates(as_of - timedelta(days=20 * 365), as_of), when))]
+        starts += draw(st.lists(when, max_size=2))
+        for i, start in enumerate(starts):
+            end = draw(st.one_of(
+                st.none(), st.sampled_from([start, as_of, as_of - timedelta(days=1)]), when
+            ) if i else st.one_of(st.none(), st.none(), when))
             if end is not None and end < start:
                 end = None
             ds.registrations.append({
@@ -124,18 +180,15 @@ def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
                 "start_date": start,
                 "end_date": end,
             })
-        n_register = draw(st.integers(0, 3))
-        n_events = draw(st.integers(0, 14))
-        for i in range(n_register + n_events):
-            pool = register_pool() if i < n_register else code_pool()
-            ds.events.append({
-                "nhs_number": nhs,
-                "date": draw(when),
-                "snomed_code": draw(st.sampled_from(pool)),
-                "value": draw(st.sampled_from(VALUES)),
-                "unit": None,
-                "recorded_by": draw(st.sampled_from(RECORDED_BY)),
-            })
+        for _ in range(draw(st.integers(0, 3))):
+            ds.events.append(event(nhs, "register", when))
+        if draw(st.booleans()):  # an annual check: one code for each core check, mostly in the window
+            for check in CORE_CHECKS:
+                ds.events.append(event(nhs, f"done:{check}", recent))
+        for _ in range(draw(st.integers(0, 8))):
+            ds.events.append(event(nhs, "check", when))
+        for _ in range(draw(st.integers(0, 4))):
+            ds.events.append(event(nhs, "other", when))
         for _ in range(draw(st.integers(0, 3))):
             ds.medications.append({
                 "nhs_number": nhs,
@@ -146,37 +199,42 @@ def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
     return as_of, ds
 
 
-def assert_engines_agree(db, as_of: date, ds: Dataset) -> None:
+def assert_engines_agree(db, as_of: date, ds: Dataset, measure_id: str, level: str) -> None:
     from parity.engine.ibis_engine import IbisEngine
     from parity.engine.reference import ReferenceEngine
 
     clear_tables(db)
     ds.write(db)
     reference, ibis = ReferenceEngine(ds), IbisEngine(db)
-    for measure_id in MEASURES:
-        measure = load_measure(measure_id)
-        expected = reference.patient_status(measure, as_of)
-        assert_frame_equal(ibis.patient_status(measure, as_of), expected, obj=f"{measure_id} status")
-        for level in LEVELS:
-            assert_frame_equal(
-                ibis.aggregate(measure, as_of, level, STRUCTURE),
-                reference.aggregate(measure, as_of, level, STRUCTURE),
-                obj=f"{measure_id} aggregate at {level}",
-            )
+    measure = load_measure(measure_id)
+    assert_frame_equal(
+        ibis.patient_status(measure, as_of),
+        reference.patient_status(measure, as_of),
+        obj=f"{measure_id} status on {as_of}",
+    )
+    assert_frame_equal(
+        ibis.aggregate(measure, as_of, level, STRUCTURE),
+        reference.aggregate(measure, as_of, level, STRUCTURE),
+        obj=f"{measure_id} aggregate at {level} on {as_of}",
+    )
+
+
+measures = st.sampled_from(MEASURES)
+levels = st.sampled_from(LEVELS)
 
 
 @pytest.mark.slow
 @SETTINGS
-@given(history=histories())
-def test_duckdb_engine_matches_reference(duckdb_db, history):
+@given(history=histories(), measure_id=measures, level=levels)
+def test_duckdb_engine_matches_reference(duckdb_db, history, measure_id, level):
     as_of, ds = history
-    assert_engines_agree(duckdb_db, as_of, ds)
+    assert_engines_agree(duckdb_db, as_of, ds, measure_id, level)
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 @SETTINGS
-@given(history=histories())
-def test_postgres_engine_matches_reference(postgres_db, history):
+@given(history=histories(), measure_id=measures, level=levels)
+def test_postgres_engine_matches_reference(postgres_db, history, measure_id, level):
     as_of, ds = history
-    assert_engines_agree(postgres_db, as_of, ds)
+    assert_engines_agree(postgres_db, as_of, ds, measure_id, level)

@@ -33,7 +33,7 @@ def copy_from_duckdb(con: Any, select_sql: str, pg: Any, table: str, columns: li
     The caller owns the PostgreSQL transaction. Values are written as CSV: NULL is an unquoted
     empty field and every text value is quoted, so empty text and NULL stay distinct.
     """
-    reader = con.execute(select_sql).fetch_record_batch(BATCH_ROWS)
+    reader = con.execute(select_sql).to_arrow_reader(BATCH_ROWS)
     options = pacsv.WriteOptions(include_header=False, batch_size=BATCH_ROWS)
     chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)
     stop = threading.Event()
@@ -55,14 +55,15 @@ def copy_from_duckdb(con: Any, select_sql: str, pg: Any, table: str, columns: li
     rows = 0
     col_sql = ", ".join(columns)
     try:
-        with pg.cursor() as cur, cur.copy(f"COPY {table} ({col_sql}) FROM STDIN (FORMAT csv)") as copy:
-            while True:
-                item = chunks.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                copy.write(item)
+        with pg.cursor() as cur:
+            with cur.copy(f"COPY {table} ({col_sql}) FROM STDIN (FORMAT csv)") as copy:
+                while True:
+                    item = chunks.get()
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    copy.write(item)
             rows = cur.rowcount
     finally:
         stop.set()

@@ -120,8 +120,9 @@ def read_header(src: SourceFile) -> list[Problem]:
     header_line: int | None = 1
     if src.fmt == "csv":
         try:
-            with src.path.open(encoding="utf-8-sig", newline="") as f:
-                header = next(csv.reader(f), None)
+            with src.path.open("rb") as f:
+                first = f.readline(1 << 20).decode("utf-8-sig")
+            header = next(csv.reader([first.rstrip("\r\n")]), None) if first.strip() else None
         except UnicodeDecodeError:
             src.structural = True
             return [src.problem(1, None, "header row is not valid UTF-8")]

@@ -53,6 +53,14 @@ class SynthSummary:
         return {"patients": self.patients, "registrations": self.registrations, "events": self.events,
                 "medications": self.medications}
 
+    def describe(self) -> str:
+        """One line for people: what was written, where, how long it took (no patient data)."""
+        where = self.scale if self.area is None else f"{self.scale} {self.area}"
+        tables = ", ".join(f"{n:,} {t}" for t, n in self.rows.items())
+        return (f"{where} ({self.structure}), as of {self.as_of.isoformat()}: {self.practices:,} practices, "
+                f"{self.register:,} on the SMI register; wrote {tables} as {self.format} to {self.out} "
+                f"in {self.seconds:.1f}s")
+
 
 def default_as_of(today: date | None = None) -> date:
     """The latest quarter end (31 Mar, 30 Jun, 30 Sep, 31 Dec) strictly before ``today``."""

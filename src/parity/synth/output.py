@@ -23,8 +23,9 @@ class TableWriter:
             self._writer: pq.ParquetWriter | pacsv.CSVWriter = pq.ParquetWriter(
                 self.partial, schema, compression="zstd", compression_level=1, write_statistics=True)
         else:
-            self._writer = pacsv.CSVWriter(
-                self.partial, schema, write_options=pacsv.WriteOptions(include_header=True, quoting_style="none"))
+            # No quotes: no value written contains a comma, quote or line break (pyarrow raises if one did).
+            options = pacsv.WriteOptions(include_header=True, quoting_style="none", quoting_header="none")
+            self._writer = pacsv.CSVWriter(self.partial, schema, write_options=options)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:

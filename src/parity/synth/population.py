@@ -185,12 +185,14 @@ class Codes:
                 weights |= {c: 0.5 * max(len(ids), 1) / len(blood) for c in blood}
             if weights:
                 declined[check] = ref.make_picker(list(weights), weights, 0.0)
+        sys_dia = frozenset(ref.cluster_ids("SYSBP_COD") or ()) | frozenset(ref.cluster_ids("DIABP_COD") or ())
         alc_units = subset("ALC_COD", ALC_UNITS_WEEK)
         auditc = opt("AUDITC_COD")
         if alc_units is None and auditc is None:
             raise ref.ConfigurationError("ALC_COD has no units code and AUDITC_COD is not available")
         return cls(
-            mh=mh, mhrem=mhrem, sysbp=req("SYSBP_COD"), diabp=req("DIABP_COD"), bp=opt("BP_COD"),
+            mh=mh, mhrem=mhrem, sysbp=req("SYSBP_COD"), diabp=req("DIABP_COD"),
+            bp=opt("BP_COD", exclude=sys_dia),  # a BP code without a reading: not a systolic/diastolic one
             bmival=req("BMIVAL_COD"), bmi_cat=opt("BMI_COD"), weight=opt("WEIGHT_COD"),
             chol=req("CHOL2_COD"), hdl=opt("HDLCCHOL_COD"), ratio=opt("TCHOLHDL_COD"),
             qrisk=opt("QRISKSCORE_COD"), hba1c=req("IFCCHBAM_COD"), gluc=opt("GLUC_COD"),
@@ -410,7 +412,7 @@ def generate_batch(ctx: Context, pb: PracticeBatch, rng: np.random.Generator) ->
     death = np.where(died & (death <= as_of), death, -1)
     died = death >= 0
     left = ~died & (rng.random(n) < P_LEFT)
-    leave_day = uniform_days(rng, np.maximum(cur_start, start) + 30, np.full(n, as_of - 1))
+    leave_day = uniform_days(rng, np.maximum(np.maximum(cur_start, start), diag) + 30, np.full(n, as_of - 1))
     left &= leave_day < as_of
     cur_end = np.where(died, death, np.where(left, leave_day, -1))
     act_start = np.maximum(first_start, start)
@@ -459,7 +461,9 @@ def generate_batch(ctx: Context, pb: PracticeBatch, rng: np.random.Generator) ->
     cur_org = pb.org[prac]
 
     def recorder_at(who: np.ndarray, when: np.ndarray) -> np.ndarray:
-        return np.where(moved[who] & (when < cur_start[who]), prev_org[who], cur_org[who])
+        """The practice holding the registration on the day (null before the first registration)."""
+        org = np.where(moved[who] & (when < cur_start[who]), prev_org[who], cur_org[who])
+        return np.where(when >= first_start[who], org, -1)
 
     v = {"bmi0": bmi0, "bmi_drift": bmi_drift, "height": height, "sbp0": sbp0, "dbp0": dbp0, "tc0": tc0,
          "hdl0": hdl0, "age": age, "qrisk0": qrisk0, "hba0": hba0, "dm": dm, "units_wk": units_wk,
@@ -543,10 +547,10 @@ def generate_batch(ctx: Context, pb: PracticeBatch, rng: np.random.Generator) ->
         _bp(ev, rng, c, who, w, recorder_at(who, w), sbp0, dbp0, u_mmhg)
 
     # ---- diagnoses and remissions
-    ev.add(pid, diag, c.mh.pick(rng, n), rb=np.where(diag >= first_start, recorder_at(pid, diag), -1))
+    ev.add(pid, diag, c.mh.pick(rng, n), rb=recorder_at(pid, diag))
     extra = (rng.random(n) < P_EXTRA_MH) & ~rem
     extra_day = uniform_days(rng, diag + 30, act_end)
-    who = np.nonzero(extra & (extra_day > diag))[0]
+    who = np.nonzero(extra & (extra_day > diag) & (extra_day <= act_end))[0]
     ev.add(who, extra_day[who], c.mh.pick(rng, len(who)), rb=recorder_at(who, extra_day[who]))
     who = np.nonzero(rem)[0]
     ev.add(who, rem_day[who], c.mhrem.pick(rng, len(who)), rb=recorder_at(who, rem_day[who]))
@@ -555,8 +559,7 @@ def generate_batch(ctx: Context, pb: PracticeBatch, rng: np.random.Generator) ->
     for picker, has, when in ((c.dm, dm, dm_day), (c.chd, chd, chd_day), (c.hyp, hyp, hyp_day)):
         if picker is not None:
             who = np.nonzero(has & (when <= act_end))[0]
-            ev.add(who, when[who], picker.pick(rng, len(who)), rb=np.where(
-                when[who] >= first_start[who], recorder_at(who, when[who]), -1))
+            ev.add(who, when[who], picker.pick(rng, len(who)), rb=recorder_at(who, when[who]))
 
     _noise(ctx, ev, rng, pid, dob, act_start, act_end, blood, recorder_at, pb.trust_org, prac)
 
@@ -733,7 +736,7 @@ def _noise(ctx: Context, ev: EventLog, rng: np.random.Generator, pid: np.ndarray
         has = rng.random(n) < nz.weight[k1] * full
         who = pid[has]
         when = uniform_days(rng, np.minimum(dob[who] + int(16 * YEAR), act_end[who]), act_end[who])
-        rb = np.where(when >= act_start[who], recorder_at(who, when), -1)
+        rb = recorder_at(who, when)
         _add_coded(ev, who, when, np.full(len(who), k1), np.full(len(who), np.nan), nz, rb)
 
     # seasonal flu vaccination
@@ -839,19 +842,38 @@ def _lookup(strings: list[str] | tuple[str, ...], idx: np.ndarray) -> pa.Array:
 _MIN_DAY = day(date(1880, 1, 1))
 
 
-def _by_patient_and_day(p: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Order by patient, then day, same-day rows in generation order (two stable 16-bit radix sorts)."""
+def _by_patient_and_day(p: np.ndarray, d: np.ndarray, tie: np.ndarray | None = None) -> np.ndarray:
+    """Order by patient, day, then ``tie`` (uint16), else generation order: stable 16-bit radix sorts."""
     assert p.size == 0 or p.max() < 2**16, "batch too large for 16-bit patient keys"
+    order = np.arange(len(p)) if tie is None else np.argsort(tie, kind="stable")
     days = np.clip(d - _MIN_DAY, 0, 2**16 - 1).astype(np.uint16)
-    by_day = np.argsort(days, kind="stable")
-    return by_day[np.argsort(p[by_day].astype(np.uint16), kind="stable")]
+    order = order[np.argsort(days[order], kind="stable")]
+    return order[np.argsort(p[order].astype(np.uint16), kind="stable")]
+
+
+def _row_hash16(code: np.ndarray, val: np.ndarray, unit: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    """A 16-bit hash of the rest of an event row, so exact repeats sort next to each other."""
+    with np.errstate(over="ignore"):
+        h = code.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= np.nan_to_num(val, nan=-1.0).view(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+        h ^= (unit.astype(np.uint64) << np.uint64(32)) ^ rb.astype(np.int64).view(np.uint64)
+        h *= np.uint64(0x94D049BB133111EB)
+    return (h >> np.uint64(48)).astype(np.uint16)
 
 
 def _events_table(ctx: Context, ev: EventLog, nhs: np.ndarray) -> pa.Table:
     p, d, code, val, unit, rb = ev.columns()
-    order = _by_patient_and_day(p, d)
+    order = _by_patient_and_day(p, d, _row_hash16(code, val, unit, rb))
     order = order[d[order] <= ctx.as_of]  # never after the reporting date
     p, d, code, val, unit, rb = p[order], d[order], code[order], val[order], unit[order], rb[order]
+    # a row that repeats the one before it exactly (e.g. two blood tests on a day) is recorded once
+    same = np.ones(len(p), dtype=bool)
+    same[0:1] = False
+    for col in (p, d, code, unit, rb):
+        same[1:] &= col[1:] == col[:-1]
+    same[1:] &= (val[1:] == val[:-1]) | (np.isnan(val[1:]) & np.isnan(val[:-1]))
+    keep = ~same
+    p, d, code, val, unit, rb = p[keep], d[keep], code[keep], val[keep], unit[keep], rb[keep]
     return pa.table({
         "nhs_number": _nhs_strings(nhs).take(pa.array(p)),
         "date": _dates(d),

@@ -16,7 +16,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from parity.errors import ConfigurationError
+from parity.errors import ConfigurationError, ParityError
 
 SCALES = ("practice", "icb", "region", "england")
 SOUTH_EAST = "Y59"
@@ -61,8 +61,10 @@ def _all_practices(structure: str) -> pd.DataFrame:
     orgs = _orgs()
     try:
         df = orgs.practices(structure)
-    except Exception as exc:  # unknown structure is the caller's mistake, reported plainly
-        raise ConfigurationError(f"unknown organisation structure {structure!r}: {exc}") from None
+    except ParityError as exc:
+        raise ConfigurationError(str(exc)) from None
+    except (KeyError, ValueError) as exc:
+        raise ConfigurationError(f"unknown organisation structure {structure!r} ({exc})") from None
     cols = ["practice_code", "pcn_code", "icb_code", "region_code"]
     df = df[cols].copy()
     for c in cols:
@@ -82,8 +84,10 @@ def _area_codes(structure: str, scale: str, area: str) -> list[str]:
     key = {"practice": "practice", "icb": "icb", "region": "region"}[scale]
     try:
         found = orgs.area_practices(structure, **{key: area})
-    except Exception as exc:
-        raise ConfigurationError(f"unknown {scale} {area!r} in the {structure} structure: {exc}") from None
+    except ParityError as exc:
+        raise ConfigurationError(str(exc)) from None
+    except (KeyError, ValueError) as exc:
+        raise ConfigurationError(f"unknown {scale} {area!r} in the {structure} structure ({exc})") from None
     if isinstance(found, pd.DataFrame):
         codes = found["practice_code"].astype(str).tolist()
     else:
@@ -238,7 +242,7 @@ def _load_ids(cluster: str) -> list[int] | None:
 
     try:
         cl = codes.load_codelist(cluster)
-    except Exception:  # a cluster without a list is treated as absent
+    except codes.UnknownClusterError:
         return None
     return [int(c.code) for c in cl.codes]
 
