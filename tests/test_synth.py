@@ -295,7 +295,8 @@ def test_noise_scales_volume_and_never_counts(tmp_path: Path) -> None:
 
 def test_scale_defaults_and_errors(tmp_path: Path) -> None:
     s = generate(tmp_path / "p", scale="practice", patients=100, seed=1, as_of=AS_OF, fmt="parquet")
-    assert s.practices == 1 and s.area is not None
+    assert s.practices == 1 and s.area is not None and s.counts == s.rows
+    assert f"practice {s.area}" in s.describe()
     se = ref.resolve_scope("region", None, "2022-23")
     assert se.area == "Y59" and 85_000 < se.practices["register"].sum() < 92_000
     assert s.area == se.practices.sort_values("register").iloc[-1]["practice_code"]

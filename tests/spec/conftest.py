@@ -70,6 +70,7 @@ class Result:
         self.as_of = as_of
         self.status = eng.patient_status(self.measure, as_of)
         self.rows = {r["nhs_number"]: r for r in records(self.status)}
+        self._aggregates: dict[tuple[str, str], pd.DataFrame] = {}
 
     def listed(self, nhs_number: str) -> bool:
         """True when the patient has a row in the status table."""
@@ -85,7 +86,10 @@ class Result:
         return next(iter(self.rows.values()))
 
     def aggregate(self, level: str, structure: str = STRUCTURE) -> pd.DataFrame:
-        return self.engine.aggregate(self.measure, self.as_of, level, structure)
+        key = (level, structure)
+        if key not in self._aggregates:
+            self._aggregates[key] = self.engine.aggregate(self.measure, self.as_of, level, structure)
+        return self._aggregates[key]
 
     def orgs(self, level: str, structure: str = STRUCTURE) -> dict[str, dict[str, Any]]:
         """Aggregate rows at ``level`` keyed by ``org_code``."""

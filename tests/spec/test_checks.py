@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from spec.timeline import Patient, smi_patient, unrelated_code
+from spec.timeline import smi_patient, unrelated_code
 
 AS_OF = "2024-03-31"
 IN_WINDOW = "2023-09-15"
@@ -127,27 +127,3 @@ def test_value_of_latest_lipid_across_clusters(run):
     row = run("phsmi", AS_OF, p).only()
     assert str(row["lipids_date"]) == "2023-10-01"
     assert row["lipids_value"] == pytest.approx(1.4)
-
-
-def test_trust_recorded_events_count_like_practice_events(run):
-    """Checks done by a mental-health trust (recorded_by RX2) count exactly like practice ones
-    (product.md "from any recording organisation")."""
-    trust = smi_patient("9000000009")
-    practice = smi_patient("9000000017")
-    unknown = smi_patient("9000000025")
-    for p, by in ((trust, "RX2"), (practice, "A81001"), (unknown, None)):
-        p.code("SYSBP_COD", IN_WINDOW, value=120, by=by).code("AUDITC_COD", "2024-01-10", value=3, by=by)
-    result = run("phsmi", AS_OF, trust, practice, unknown)
-    rows = [result.row(n) for n in ("9000000009", "9000000017", "9000000025")]
-    for row in rows:
-        assert row["blood_pressure"]
-        assert row["alcohol"]
-        assert row["checks_done"] == 2
-    strip = [{k: v for k, v in r.items() if k != "nhs_number"} for r in rows]
-    assert strip[0] == strip[1] == strip[2]
-
-
-def test_trust_recorded_diagnosis_counts(run):
-    """An SMI diagnosis recorded by the trust puts the patient on the register too."""
-    p = Patient("9000000009").registered("A81001", "2015-01-01").code("MH_COD", "2019-01-01", by="RX2")
-    assert run("phsmi", AS_OF, p).only()["on_register"]

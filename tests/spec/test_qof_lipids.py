@@ -168,6 +168,14 @@ def test_later_ex_smoker_is_lower_risk(run):
     assert done
 
 
+def test_current_and_ex_smoker_same_day_is_higher_risk(run):
+    """Parity reading of ``latest_is``: when the latest day has a current-smoker code, it holds,
+    even if an ex-smoker code is on the same day (the sources are silent)."""
+    p = lower_risk().code("LSMOK_COD", "2021-01-01").code("EXSMOK_COD", "2021-01-01")
+    done, _, _ = lipids(run, "qof-mh021", p)
+    assert not done
+
+
 def test_current_smoker_after_as_of_ignored(run):
     p = lower_risk().code("EXSMOK_COD", "2019-01-01").code("LSMOK_COD", "2024-04-01")
     done, _, _ = lipids(run, "qof-mh021", p)
@@ -200,6 +208,22 @@ def test_bmi_threshold_by_ethnicity(run, ethnicity, bmi, higher):
 def test_latest_bmi_value_decides(run):
     """An old high BMI followed by a normal one: lower risk."""
     p = lower_risk().code("BMIVAL_COD", "2019-01-01", value=31.0).code("BMIVAL_COD", "2023-01-10", value=22.0)
+    done, _, _ = lipids(run, "qof-mh021", p)
+    assert done
+
+
+def test_bmi_code_without_value_does_not_hide_earlier_value(run):
+    """``value_at_least`` reads the latest *recorded value*: a later BMI code with no value leaves
+    the earlier value in force (Parity reading of rules/model.py Criterion)."""
+    p = lower_risk().code("BMIVAL_COD", "2022-06-01", value=27.0).code("BMIVAL_COD", "2023-01-10")
+    done, _, _ = lipids(run, "qof-mh021", p)
+    assert not done
+
+
+def test_bmi_category_code_is_not_a_value(run):
+    """Only BMIVAL_COD values are read; an obese category code without a value is not overweight
+    for this criterion (qof-mh021.toml: clusters = ["BMIVAL_COD"])."""
+    p = lower_risk().code("BMIOBESE_COD", "2023-01-10")
     done, _, _ = lipids(run, "qof-mh021", p)
     assert done
 

@@ -315,10 +315,12 @@ def smi_patient(nhs_number: str = "9000000009", practice: str = "A81001") -> Pat
     )
 
 
-def with_checks(patient: Patient, on: str | date, checks: tuple[str, ...] | None = None) -> Patient:
-    """Record each of ``checks`` (default: the six core checks) on ``on``."""
+def with_checks(
+    patient: Patient, on: str | date, checks: tuple[str, ...] | None = None, by: str | None = None
+) -> Patient:
+    """Record each of ``checks`` (default: the six core checks) on ``on``, recorded by ``by``."""
     for check in checks or tuple(CHECK_CLUSTER):
-        patient.code(CHECK_CLUSTER[check], on, value=CHECK_VALUE.get(check))
+        patient.code(CHECK_CLUSTER[check], on, value=CHECK_VALUE.get(check), by=by)
     return patient
 
 

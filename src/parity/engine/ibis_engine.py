@@ -186,21 +186,45 @@ class IbisEngine:
             self._tables[key] = name
         return self.db.ibis.table(name)
 
-    def _events(self, plan: FeaturePlan) -> ir.Table:
-        """Events with a code of any feature: ``nhs_number, date, value, feature``, one row per
-        event and feature it belongs to."""
+    def _dates(self, plan: FeaturePlan) -> ir.Table:
+        """The measure's events cut to one row per patient and day: ``nhs_number, date`` and
+        ``m<w>``, the bits of every feature recorded that day (``plan.code_masks``).
+
+        Several checks are usually recorded on the same day, so this is a fraction of the
+        events, and finding each feature's latest date reads it once.
+        """
 
         def build() -> ir.Table:
-            codes, feats = plan.code_rows()
+            masks = plan.code_masks()
+            mapping = ibis.memtable(pa.table({c: pa.array(v, pa.int64()) for c, v in masks.items()}))
+            ev = self.db.ibis.table("events")
+            joined = ev.join(mapping, ev.snomed_code == mapping.code)
+            bits = {
+                f"m{w}": (_[f"m{w}"] | ibis.ifelse(_.value.notnull(), _[f"v{w}"], 0)).bit_or()
+                for w in range(plan.mask_words)
+            }
+            return joined.group_by("nhs_number", "date").aggregate(**bits)
+
+        return self._cached(("dates", *plan.key), build)
+
+    def _values(self, plan: FeaturePlan, features: tuple[int, ...]) -> ir.Table:
+        """Recorded values of ``features``: ``nhs_number, date, feature, value``, the largest
+        value per patient, feature and day (events without a value left out)."""
+
+        def build() -> ir.Table:
+            codes, feats = plan.code_rows(features)
             mapping = ibis.memtable(
                 pa.table({"code": pa.array(codes, pa.int64()), "feature": pa.array(feats, pa.int32())})
             )
             ev = self.db.ibis.table("events")
-            return ev.join(mapping, ev.snomed_code == mapping.code).select(
-                "nhs_number", "date", "value", "feature"
+            ev = ev.filter(ev.value.notnull())
+            return (
+                ev.join(mapping, ev.snomed_code == mapping.code)
+                .group_by("nhs_number", "date", "feature")
+                .aggregate(value=_.value.max())
             )
 
-        return self._cached(("events", *plan.key), build)
+        return self._cached(("values", *plan.key, features), build)
 
     def _medications(self, plan: FeaturePlan) -> ir.Table:
         """Medication rows whose BNF code starts with a prefix the measure reads."""
@@ -233,16 +257,14 @@ class IbisEngine:
         ``history`` is ``(table, day)``: the same columns up to ``day``; only events after
         ``day`` are then read, and the two are combined.
         """
-        events = self._events(plan).filter(_.date <= _day(as_of))
+        days = self._dates(plan).filter(_.date <= _day(as_of))
         if history is not None:
-            events = events.filter(_.date > _day(history[1]))
+            days = days.filter(_.date > _day(history[1]))
         pivot: dict[str, Any] = {}
         for k in range(len(plan.features)):
-            cond = _.feature == k
-            if k in plan.valued:
-                cond = cond & _.value.notnull()
-            pivot[f"_d{k}"] = _.date.max(where=cond)
-        latest = events.group_by("nhs_number").aggregate(**pivot)
+            word, bit = plan.bit(k)
+            pivot[f"_d{k}"] = _.date.max(where=(_[f"m{word}"] & bit) != 0)
+        latest = days.group_by("nhs_number").aggregate(**pivot)
         if history is not None:
             latest = (
                 ibis.union(history[0], latest)
@@ -283,8 +305,8 @@ class IbisEngine:
         if valued:
             on_dates = base.select("nhs_number", *[f"_d{k}" for k in valued])
             vals = (
-                self._events(plan)
-                .filter(_.date <= day, _.value.notnull(), _.feature.isin(valued))
+                self._values(plan, tuple(valued))
+                .filter(_.date <= day)
                 .join(on_dates, "nhs_number")
                 .group_by("nhs_number")
                 .aggregate(

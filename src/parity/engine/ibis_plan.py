@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from parity.rules.model import Criterion, Measure
 
+BITS = 62  # feature bits per BIGINT word (clear of the sign bit)
+
 CodesFor = Callable[[Iterable[str]], Mapping[str, frozenset[int]]]
 
 
@@ -56,15 +58,43 @@ class FeaturePlan:
         """Identifies the cached relevant-event table this plan reads."""
         return (tuple(self.features), tuple(sorted(self.valued)))
 
-    def code_rows(self) -> tuple[list[int], list[int]]:
-        """``(codes, features)`` columns of the code -> feature mapping (a code may map to several)."""
+    def code_rows(self, features: Iterable[int] | None = None) -> tuple[list[int], list[int]]:
+        """``(codes, features)`` columns of the code -> feature mapping (a code may map to several),
+        for ``features`` (default: all)."""
+        wanted = range(len(self.features)) if features is None else sorted(set(features))
         codes: list[int] = []
         feats: list[int] = []
-        for k, cs in enumerate(self.features):
-            for code in sorted(cs):
+        for k in wanted:
+            for code in sorted(self.features[k]):
                 codes.append(int(code))
                 feats.append(k)
         return codes, feats
+
+    @property
+    def mask_words(self) -> int:
+        """How many 64-bit words hold one bit per feature."""
+        return max(1, -(-len(self.features) // BITS))
+
+    @staticmethod
+    def bit(k: int) -> tuple[int, int]:
+        """``(word, mask)`` of feature ``k``'s bit."""
+        return k // BITS, 1 << (k % BITS)
+
+    def code_masks(self) -> dict[str, list[int]]:
+        """One row per code: ``code``, ``m<w>`` (the bits of the features holding the code) and
+        ``v<w>`` (the same for ``valued`` features, which count only events with a value)."""
+        words = self.mask_words
+        rows: dict[int, list[int]] = {}
+        for k, codes in enumerate(self.features):
+            w, b = self.bit(k)
+            for code in codes:
+                row = rows.setdefault(int(code), [0] * (2 * words))
+                row[words * (k in self.valued) + w] |= b
+        out: dict[str, list[int]] = {"code": sorted(rows)}
+        for w in range(words):
+            out[f"m{w}"] = [rows[c][w] for c in out["code"]]
+            out[f"v{w}"] = [rows[c][words + w] for c in out["code"]]
+        return out
 
 
 def build_plan(measure: Measure, codes_for: CodesFor) -> FeaturePlan:

@@ -118,6 +118,12 @@ def insert_new_rows(pg: Any, con: Any, select_sql: str, table: str) -> tuple[int
     col_sql = ", ".join(names)
     with pg.cursor() as cur:
         cur.execute(f"ANALYZE {stage}")
+        cur.execute(f"ANALYZE {table}")
+        # Over millions of rows a hash anti-join is several times faster than the merge join the
+        # planner tends to pick (two external sorts); give it memory for few batches. SET LOCAL
+        # lasts until the load's transaction ends.
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        cur.execute("SET LOCAL enable_mergejoin = off")
         cur.execute(f"INSERT INTO {table} ({col_sql}) SELECT {col_sql} FROM {stage} s "
                     f"WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE {same})")
         inserted = int(cur.rowcount)

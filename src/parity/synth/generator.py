@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from parity.dates import latest_quarter_end
 from parity.errors import ConfigurationError
 from parity.rules.model import months_before
 from parity.synth import population as popn
@@ -53,6 +54,11 @@ class SynthSummary:
         return {"patients": self.patients, "registrations": self.registrations, "events": self.events,
                 "medications": self.medications}
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows written per table (same as ``rows``)."""
+        return self.rows
+
     def describe(self) -> str:
         """One line for people: what was written, where, how long it took (no patient data)."""
         where = self.scale if self.area is None else f"{self.scale} {self.area}"
@@ -64,13 +70,7 @@ class SynthSummary:
 
 def default_as_of(today: date | None = None) -> date:
     """The latest quarter end (31 Mar, 30 Jun, 30 Sep, 31 Dec) strictly before ``today``."""
-    today = today or date.today()
-    for year in (today.year, today.year - 1):
-        for month, dd in ((12, 31), (9, 30), (6, 30), (3, 31)):
-            q = date(year, month, dd)
-            if q < today:
-                return q
-    raise AssertionError("unreachable")
+    return latest_quarter_end(today or date.today())
 
 
 def _windows(as_of: date) -> list[tuple[int, int]]:

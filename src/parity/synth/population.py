@@ -645,36 +645,30 @@ def _record_check(ctx: Context, ev: EventLog, rng: np.random.Generator, check: s
             g = np.round(np.where(dmw, rng.normal(8.5, 2.5, dmw.size), rng.normal(5.3, 0.7, dmw.size)).clip(2.5, 30), 1)
             ev.add(who[gl], when[gl], c.gluc.pick(rng, int(gl.sum())), g, units.index("mmol/L"), rb[gl])
     elif check == "alcohol":
-        # a units/week figure, a drinking-status code, and/or an AUDIT-C score
+        # a units/week figure (40%), a drinking-status code (35%) or an AUDIT-C score (25%)
+        uw = v["units_wk"][who]
+        level = np.where(uw <= 0, 0, np.where(uw <= 14, 1, np.where(uw <= 35, 2, 3)))
         pick = rng.random(k)
-        audit = (pick > 0.55) if c.auditc is not None else np.zeros(k, bool)
-        status = (pick < 0.35) & np.array([p is not None for p in c.alc_status]).any()
-        units_code = ~status & ~audit if c.alc_units is not None else np.zeros(k, bool)
-        if c.alc_units is None and c.auditc is not None:
-            audit = ~status
-        if units_code.any():
-            a = who[units_code]
-            ev.add(a, when[units_code], c.alc_units.pick(rng, len(a)),
-                   np.rint(v["units_wk"][a] * rng.lognormal(0, 0.2, len(a))), units.index("units/week"),
-                   rb[units_code])
-        if status.any():
-            uw = v["units_wk"][who]
-            level = np.where(uw <= 0, 0, np.where(uw <= 14, 1, np.where(uw <= 35, 2, 3)))
-            for lv, picker in enumerate(c.alc_status):
-                s = status & (level == lv)
-                if picker is None:
-                    s_fallback = s
-                    if c.alc_units is not None and s_fallback.any():
-                        a = who[s_fallback]
-                        ev.add(a, when[s_fallback], c.alc_units.pick(rng, len(a)), np.rint(v["units_wk"][a]),
-                               units.index("units/week"), rb[s_fallback])
-                    continue
+        how = np.where(pick < 0.35, 1, np.where(pick < 0.75, 0, 2))  # 0 units, 1 status, 2 AUDIT-C
+        status_ok = np.array([p is not None for p in c.alc_status])
+        how = np.where((how == 1) & ~status_ok[level], 0, how)
+        if c.alc_units is None:
+            how = np.where(how == 0, 2, how)
+        if c.auditc is None:
+            how = np.where(how == 2, 0, how)
+        s = how == 0
+        if s.any():
+            ev.add(who[s], when[s], c.alc_units.pick(rng, int(s.sum())),
+                   np.rint(uw[s] * rng.lognormal(0, 0.2, int(s.sum()))), units.index("units/week"), rb[s])
+        for lv, picker in enumerate(c.alc_status):
+            s = (how == 1) & (level == lv)
+            if picker is not None and s.any():
                 ev.add(who[s], when[s], picker.pick(rng, int(s.sum())), rb=rb[s])
-        if audit.any():
-            b = who[audit]
-            score = np.clip(np.rint(v["audit0"][b] + rng.normal(0, 0.7, len(b))), 0, 12)
-            score = np.where(v["audit0"][b] == 0, 0, score)
-            ev.add(b, when[audit], c.auditc.pick(rng, len(b)), score, -1, rb[audit])
+        s = how == 2
+        if s.any():
+            base = v["audit0"][who[s]]
+            score = np.where(base == 0, 0, np.clip(np.rint(base + rng.normal(0, 0.7, len(base))), 0, 12))
+            ev.add(who[s], when[s], c.auditc.pick(rng, int(s.sum())), score, -1, rb[s])
     elif check == "smoking":
         status = v["smoke"][who]
         quit_ = v["quit_day"][who]
@@ -788,11 +782,13 @@ def _medications(ctx: Context, rng: np.random.Generator, pid, nhs, act_start, ac
         on_statin = rng.random(n) < np.where(chd | dm, 0.7, np.where(qrisk0 >= 10, 0.45, 0.03))
         prod_statin = product_of(np.full(n, statin_g[0]))
     parts = []
-    for on, p1, p2, switch_p in ((on_ap, prod1, prod2, P_SWITCH), (on_statin, prod_statin, prod_statin, 0.0)):
+    # antipsychotics from diagnosis (some stop in remission); statins throughout
+    ap_begin = np.maximum(act_start, diag + 14)
+    ap_end = np.where(in_remission & (rng.random(n) < 0.5), np.minimum(act_end, rem_day + 90), act_end)
+    for on, p1, p2, switch_p, begin, end in ((on_ap, prod1, prod2, P_SWITCH, ap_begin, ap_end),
+                                             (on_statin, prod_statin, prod_statin, 0.0, act_start, act_end)):
         depot = np.isin(d.group[np.maximum(p1, 0)], [g for g, k in enumerate(d.kind) if k == "depot"])
         interval = np.where(depot, 28, np.where(rng.random(n) < 0.55, 28, 56))
-        begin = np.maximum(act_start, diag + 14)
-        end = np.where(in_remission & (rng.random(n) < 0.5), np.minimum(act_end, rem_day + 90), act_end)
         first = begin + np.floor(rng.random(n) * interval).astype(np.int64)
         count = np.where(on & (p1 >= 0) & (first <= end), (end - first) // interval + 1, 0)
         who = np.repeat(pid, count)
