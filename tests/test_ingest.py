@@ -158,14 +158,14 @@ def test_generated_nhs_numbers_are_valid_test_range_numbers():
 def test_vectorised_mod11_matches_the_nhs_number_package():
     # The package's is_valid also checks Scottish CHI dates; the extract rule is the check digit alone.
     rng = random.Random(7)
-    numbers = [f"{rng.randrange(10**9, 10**10)}" for _ in range(20_000)] + NHS
+    numbers = [f"{rng.randrange(10**9, 10**10)}" for _ in range(5_000)] + NHS
     con = duckdb.connect()
     con.register("n", pa.table({"v": numbers}))
     got = dict(con.execute(f"SELECT v, {mod11_sql('v')} FROM n").fetchall())
     expected = {v: nhs_number.calculate_checksum(v[:9]) == int(v[9]) for v in numbers}
     assert all(nhs_number.is_valid(v) for v in numbers if v.startswith("9") and expected[v])
     assert got == expected
-    assert sum(expected.values()) > 1000  # both outcomes well represented
+    assert sum(expected.values()) > 300  # both outcomes well represented
 
 
 # -- happy paths -----------------------------------------------------------------------------------
@@ -620,3 +620,39 @@ def test_staging_objects_are_dropped(duckdb_db, tmp_path):
     left = duckdb_db.execute("SELECT table_name FROM information_schema.tables "
                              "WHERE table_name LIKE '_parity_ingest%'")
     assert left == []
+
+
+@pytest.mark.parametrize("chunk", [5, 64, 1 << 24])
+def test_line_numbers_survive_many_blank_and_malformed_lines(tmp_path, monkeypatch, chunk):
+    import parity.ingest.reader as reader
+
+    monkeypatch.setattr(reader, "_CHUNK", chunk)
+    write_extract(tmp_path, base_extract())
+    rng = random.Random(3)
+    lines = ["nhs_number,date,snomed_code,value,unit,recorded_by"]
+    expected_bad, expected_malformed = [], []
+    for i in range(400):
+        roll = rng.random()
+        if roll < 0.1:
+            lines.append("")
+            continue
+        row = f"{P1},2023-01-{1 + i % 28:02d},{BMI_CODE},{20 + i % 50},kg/m2,A81001"
+        if roll < 0.2:
+            row += ",x"
+            expected_malformed.append(len(lines) + 1)
+        elif roll < 0.25:
+            row = row.replace(str(BMI_CODE), "bad")
+            expected_bad.append(len(lines) + 1)
+        lines.append(row)
+    (tmp_path / "events.csv").write_text("\n".join(lines) + "\n")
+    report = validate(tmp_path)
+    assert [p.line for p in report.problems if p.column is None] == expected_malformed
+    assert [p.line for p in report.problems if p.column == "snomed_code"] == expected_bad
+    assert report.error_count == len(expected_malformed) + len(expected_bad)
+
+
+def test_append_into_an_empty_database(any_db, tmp_path):
+    result = load_extract(any_db, write_extract(tmp_path, base_extract()), mode="append",
+                          known_practices=PRACTICES)
+    assert result.counts == {"patients": 4, "registrations": 4, "events": 4, "medications": 2}
+    assert result.skipped == dict.fromkeys(EXTRACT_TABLES, 0)

@@ -18,9 +18,6 @@ How a run works (Parity rules v1, shared/docs/product.md "Counting rules"):
    ``practices`` table (``UNMAPPED`` when the practice is not in the structure); names and
    parents come from ``parity.engine.levels``, as in the reference engine.
 
-A trend over several dates computes the latest dates up to the earliest date once, then for
-each later date only reads the events after the earliest date.
-
 Results follow the output contract in ``parity.engine.base`` and must equal the reference
 engine's (``parity.engine.reference``) on the same data.
 """
@@ -42,7 +39,7 @@ from ibis import _
 from parity.db.connection import Database
 from parity.engine.base import LEVELS, aggregate_columns, normalise_aggregate, normalise_status
 from parity.engine.ibis_plan import CodesFor, FeaturePlan, build_plan
-from parity.engine.levels import ENGLAND, LEVEL_COLUMNS, UNMAPPED, describe, organisation_names
+from parity.engine.levels import describe, level_code, organisation_names
 from parity.rules.model import CORE_CHECKS, Criterion, Measure, Window
 
 # Temporary tables of engines that were garbage collected, per backend, dropped by the next
@@ -91,7 +88,7 @@ class IbisEngine:
         self._sync()
         plan = self._plan(measure)
         latest = self._latest(plan, as_of)
-        df = self._status(measure, plan, as_of, latest, values=True).to_pandas()
+        df = _frame(self._status(measure, plan, as_of, latest, values=True))
         return normalise_status(df, measure)
 
     def aggregate(self, measure: Measure, as_of: date, level: str, structure: str) -> pd.DataFrame:
@@ -106,21 +103,9 @@ class IbisEngine:
         levels = list(dict.fromkeys(levels))
         for level in levels:
             _check_level(level)
-        if not levels:
-            return {}
-        plan = self._plan(measure)
-        status = self._status(measure, plan, as_of, self._latest(plan, as_of), values=False)
-        if len(levels) == 1:
-            counts = self._counts(status, measure, levels[0], structure).to_pandas()
-        else:
-            with self._temp(status) as table:
-                parts = [self._counts(table, measure, level, structure) for level in levels]
-                counts = ibis.union(*parts).to_pandas()
+        counts = self._practice_counts(measure, as_of)
         practices = self._practice_rows(structure)
-        return {
-            level: self._finish(counts[counts["level"] == level], measure, level, structure, practices)
-            for level in levels
-        }
+        return {level: _roll_up(counts, measure, level, structure, practices) for level in levels}
 
     def trend(
         self, measure: Measure, as_of_dates: Sequence[date], level: str, structure: str
@@ -133,22 +118,37 @@ class IbisEngine:
         if not dates:
             cols = ["as_of", *aggregate_columns(measure)]
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-        plan = self._plan(measure)
         practices = self._practice_rows(structure)
-        first = min(dates)
-        frames: dict[date, pd.DataFrame] = {}
-        with self._temp(self._latest(plan, first)) as history:
-            for d in sorted(set(dates)):
-                latest = history if d == first else self._latest(plan, d, history=(history, first))
-                status = self._status(measure, plan, d, latest, values=False)
-                counts = self._counts(status, measure, level, structure).to_pandas()
-                frames[d] = self._finish(counts, measure, level, structure, practices)
+        frames = {d: _roll_up(counts, measure, level, structure, practices)
+                  for d, counts in self._practice_counts_by_date(measure, dates).items()}
         blocks = []
         for d in dates:
             block = frames[d].copy()
             block.insert(0, "as_of", d)
             blocks.append(block)
         return pd.concat(blocks, ignore_index=True)
+
+    def trend_all(
+        self, measure: Measure, as_of_dates: Sequence[date], structure: str, levels: Iterable[str] = LEVELS
+    ) -> dict[str, pd.DataFrame]:
+        """``trend`` at every level in ``levels``, computing patient status once per date."""
+        self._sync()
+        levels = list(dict.fromkeys(levels))
+        for level in levels:
+            _check_level(level)
+        dates = list(as_of_dates)
+        practices = self._practice_rows(structure)
+        by_date = self._practice_counts_by_date(measure, dates) if dates else {}
+        out: dict[str, pd.DataFrame] = {}
+        for level in levels:
+            blocks = []
+            for d in dates:
+                block = _roll_up(by_date[d], measure, level, structure, practices)
+                block.insert(0, "as_of", d)
+                blocks.append(block)
+            cols = ["as_of", *aggregate_columns(measure)]
+            out[level] = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=cols)
+        return out
 
     def clear_cache(self) -> None:
         """Drop the cached relevant-event tables (they are rebuilt on the next call)."""
@@ -238,9 +238,6 @@ class IbisEngine:
 
         return self._cached(("medications", prefixes), build)
 
-    def _temp(self, expr: ir.Table) -> _TempTable:
-        return _TempTable(self, expr)
-
     def _drop(self, name: str) -> None:
         try:
             self.db.ibis.drop_table(name, force=True)
@@ -248,30 +245,23 @@ class IbisEngine:
             pass
 
     # -- per-patient status ------------------------------------------------------------------
-    def _latest(
-        self, plan: FeaturePlan, as_of: date, history: tuple[ir.Table, date] | None = None
-    ) -> ir.Table:
+    def _latest(self, plan: FeaturePlan, as_of: date) -> ir.Table:
         """Per patient with any relevant event: ``_d<k>``, the latest date on or before ``as_of``
         of each feature ``k`` (for ``valued`` features, of events with a value).
 
-        ``history`` is ``(table, day)``: the same columns up to ``day``; only events after
-        ``day`` are then read, and the two are combined.
+        Days before the earliest window start that hold no history feature are skipped: a
+        windowed feature's latest date only matters when it is inside its window.
         """
-        days = self._dates(plan).filter(_.date <= _day(as_of))
-        if history is not None:
-            days = days.filter(_.date > _day(history[1]))
+        earliest = min(Window(m).start(as_of) for m in plan.window_months)
+        history = [
+            (_[f"m{w}"] & bits) != 0 for w, bits in enumerate(plan.history_masks()) if bits
+        ]
+        days = self._dates(plan).filter(_.date <= _day(as_of), ibis.or_(_.date >= _day(earliest), *history))
         pivot: dict[str, Any] = {}
         for k in range(len(plan.features)):
             word, bit = plan.bit(k)
             pivot[f"_d{k}"] = _.date.max(where=(_[f"m{word}"] & bit) != 0)
-        latest = days.group_by("nhs_number").aggregate(**pivot)
-        if history is not None:
-            latest = (
-                ibis.union(history[0], latest)
-                .group_by("nhs_number")
-                .aggregate(**{name: _[name].max() for name in pivot})
-            )
-        return latest
+        return days.group_by("nhs_number").aggregate(**pivot)
 
     def _status(
         self, measure: Measure, plan: FeaturePlan, as_of: date, latest: ir.Table, *, values: bool
@@ -400,19 +390,11 @@ class IbisEngine:
         return t.select(**cols)
 
     # -- aggregates --------------------------------------------------------------------------
-    def _counts(self, status: ir.Table, measure: Measure, level: str, structure: str) -> ir.Table:
-        """Counts per organisation code at ``level``: ``level, org_code`` and the count columns."""
-        if level == "england":
-            orgs = status.mutate(_org=ibis.literal(ENGLAND[0]))
-        else:
-            practices = self.db.ibis.table("practices")
-            practices = practices.filter(practices.structure == structure).select(
-                _pc=practices.practice_code, _code=practices[LEVEL_COLUMNS[level][0]], _mapped=ibis.literal(True)
-            )
-            joined = status.left_join(practices, status.practice_code == practices._pc)
-            orgs = joined.mutate(
-                _org=ibis.ifelse(joined._mapped.notnull(), joined._code, ibis.literal(UNMAPPED))
-            )
+    def _practice_counts(self, measure: Measure, as_of: date) -> pd.DataFrame:
+        """The aggregate counts per registered practice on ``as_of`` (every level is a roll-up
+        of these: a practice belongs to one organisation per level)."""
+        plan = self._plan(measure)
+        status = self._status(measure, plan, as_of, self._latest(plan, as_of), values=False)
         den = _.in_denominator
         counts: dict[str, Any] = {"register": _count(den), "all_six": _count(_.all_six)}
         for c in measure.checks:
@@ -421,43 +403,39 @@ class IbisEngine:
             counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
         counts["all_checks"] = _count(_.all_checks)
         counts["excluded"] = _count(_.on_register & ~_.in_denominator)
-        agg = orgs.group_by(org_code=_._org).aggregate(**counts)
-        return agg.mutate(level=ibis.literal(level))
+        return _frame(status.group_by("practice_code").aggregate(**counts))
+
+    def _practice_counts_by_date(self, measure: Measure, dates: Sequence[date]) -> dict[date, pd.DataFrame]:
+        """``_practice_counts`` for each distinct date."""
+        return {d: self._practice_counts(measure, d) for d in sorted(set(dates))}
 
     def _practice_rows(self, structure: str) -> list[dict[str, Any]]:
+        """The ``practices`` rows of ``structure``, in table order."""
         t = self.db.ibis.table("practices")
-        df = t.filter(t.structure == structure).to_pandas()
+        df = _frame(t.filter(t.structure == structure))
         return [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in df.to_dict("records")]
 
-    @staticmethod
-    def _finish(
-        counts: pd.DataFrame, measure: Measure, level: str, structure: str, practices: list[dict[str, Any]]
-    ) -> pd.DataFrame:
-        """Names, parents and the contract's layout for one level's counts."""
-        df = counts.copy()
-        df["org_code"] = [None if pd.isna(v) else v for v in df["org_code"]]
-        names = organisation_names(structure, level, practices) if level != "england" else {}
-        described = [describe(code, level, structure, names) for code in df["org_code"]]
-        df["org_name"] = [name for name, _parent in described]
-        df["parent_code"] = [parent for _name, parent in described]
-        df["level"] = level
-        df["percent"] = None
-        return normalise_aggregate(df, measure)
 
-
-class _TempTable:
-    """``with engine._temp(expr) as table``: ``expr`` materialised, dropped on exit."""
-
-    def __init__(self, engine: IbisEngine, expr: ir.Table) -> None:
-        self.engine = engine
-        self.expr = expr
-        self.name = _temp_name()
-
-    def __enter__(self) -> ir.Table:
-        return self.engine.db.ibis.create_table(self.name, self.expr, temp=True)
-
-    def __exit__(self, *exc: object) -> None:
-        self.engine._drop(self.name)
+def _roll_up(
+    counts: pd.DataFrame, measure: Measure, level: str, structure: str, practices: list[dict[str, Any]]
+) -> pd.DataFrame:
+    """One level's aggregate from per-practice counts: each practice's organisation, name and
+    parent come from ``parity.engine.levels`` exactly as in the reference engine (a practice not
+    in ``structure`` counts under ``UNMAPPED``)."""
+    lookup = {p["practice_code"]: p for p in practices}
+    keys = [level_code(lookup.get(pc), level) for pc in counts["practice_code"]]
+    value_cols = [c for c in aggregate_columns(measure) if c not in _LABELS]
+    df = counts[value_cols].astype("int64")
+    df.insert(0, "org_code", keys)
+    df = df.groupby("org_code", dropna=False, sort=False).sum().reset_index()
+    df["org_code"] = [None if pd.isna(v) else v for v in df["org_code"]]
+    names = organisation_names(structure, level, practices) if level != "england" else {}
+    described = [describe(code, level, structure, names) for code in df["org_code"]]
+    df["org_name"] = [name for name, _parent in described]
+    df["parent_code"] = [parent for _name, parent in described]
+    df["level"] = level
+    df["percent"] = None
+    return normalise_aggregate(df, measure)
 
 
 def _criterion(t: ir.Table, crit: Criterion, feats: dict[str, int], as_of: date) -> ir.BooleanValue:
@@ -479,10 +457,10 @@ def _criterion(t: ir.Table, crit: Criterion, feats: dict[str, int], as_of: date)
         value = t[f"_v{feats['clusters']}"]
         threshold: Any = ibis.literal(crit.threshold, type="float64")
         if crit.threshold_by_ethnicity:
-            threshold = ibis.cases(
-                *[(t.ethnicity == letter, ibis.literal(v, type="float64")) for letter, v in crit.threshold_by_ethnicity],
-                else_=threshold,
-            )
+            by_letter = [
+                (t.ethnicity == letter, ibis.literal(v, type="float64")) for letter, v in crit.threshold_by_ethnicity
+            ]
+            threshold = ibis.cases(*by_letter, else_=threshold)
         return _flag(value.notnull() & (value >= threshold))
     raise ValueError(f"unknown criterion kind {crit.kind!r}")
 
@@ -493,6 +471,15 @@ def _bnf_starts(column: Any, prefix: str) -> Any:
     if not prefix:
         return ibis.literal(True)
     return _flag(column.startswith(prefix))
+
+
+_LABELS = ("org_code", "org_name", "level", "parent_code", "percent")
+
+
+def _frame(expr: ir.Table) -> pd.DataFrame:
+    """Run ``expr`` into pandas through Arrow (dates come back as ``datetime.date``). Ibis's own
+    ``to_pandas`` reads a pandas option that pandas 3 deprecates, which warns."""
+    return expr.to_pyarrow().to_pandas()
 
 
 def _check_level(level: str) -> None:

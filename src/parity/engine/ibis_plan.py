@@ -39,6 +39,25 @@ class FeaturePlan:
     pca: int | None = None
     # (check id, criterion index) -> feature ids the criterion reads, by role
     criteria: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    # lengths (months) of every window a windowed feature is compared with
+    window_months: set[int] = field(default_factory=set)
+
+    @property
+    def history_features(self) -> set[int]:
+        """Features read over all history (register and higher-risk criteria); every other
+        feature is only ever compared with a window start (``window_months``)."""
+        out = {self.register_diagnosis, self.register_remission}
+        for roles in self.criteria.values():
+            out |= {k for role, k in roles.items() if role != "prefix"}
+        return out
+
+    def history_masks(self) -> list[int]:
+        """Per mask word, the bits of ``history_features``."""
+        words = [0] * self.mask_words
+        for k in self.history_features:
+            w, b = self.bit(k)
+            words[w] |= b
+        return words
 
     def feature(self, codes: frozenset[int]) -> int:
         """The id of the feature for ``codes`` (created on first use)."""
@@ -115,11 +134,14 @@ def build_plan(measure: Measure, codes_for: CodesFor) -> FeaturePlan:
     for check in measure.checks:
         plan.done[check.id] = plan.feature(codes(check.done))
         plan.declined[check.id] = plan.feature(codes(check.declined))
+        plan.window_months.add(check.window.months)
         if check.lower_risk:
+            plan.window_months.add(check.lower_risk.months)
             for i, crit in enumerate(check.lower_risk.higher_risk_if):
                 plan.criteria[(check.id, i)] = _criterion_features(plan, crit, codes)
     if measure.pca is not None:
         plan.pca = plan.feature(codes(measure.pca.any_of))
+        plan.window_months.add(measure.pca.window.months)
     return plan
 
 

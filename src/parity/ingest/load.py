@@ -28,7 +28,7 @@ from parity.ingest.checks import (
 )
 from parity.ingest.postgres import copy_from_duckdb, fetch_table, insert_new_rows
 from parity.ingest.progress import Progress
-from parity.ingest.reader import PREFIX, cleanup, discover, quote_ident, read_header, stage
+from parity.ingest.reader import PREFIX, cleanup, discover, quote_ident, read_header, sql_string, stage
 from parity.ingest.report import MAX_ERRORS, AggregatedProblem, Collector, ValidationReport
 from parity.ingest.spec import SPECS, TABLE_ORDER
 
@@ -94,6 +94,10 @@ def load_extract(db: Database, folder: Path | str, *, mode: str = "replace", pro
     today = dt.date.today()
     workdir = Path(tempfile.mkdtemp(prefix="parity-ingest-"))
     con = db.raw if db.kind == "duckdb" else _work_connection(workdir)
+    progress_bar = None
+    if db.kind == "duckdb":  # DuckDB's own progress bar would print over ours (or on its own)
+        progress_bar = con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]
+        con.execute("SET enable_progress_bar = false")
     try:
         with Progress(progress) as prog:
             existing = None
@@ -126,6 +130,7 @@ def load_extract(db: Database, folder: Path | str, *, mode: str = "replace", pro
     finally:
         if db.kind == "duckdb":
             cleanup(con)
+            con.execute(f"SET enable_progress_bar = {'true' if progress_bar else 'false'}")
         else:
             con.close()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -134,7 +139,8 @@ def load_extract(db: Database, folder: Path | str, *, mode: str = "replace", pro
 def _work_connection(workdir: Path) -> Any:
     """An in-memory DuckDB for staging and checks, spilling to ``workdir`` if memory runs short."""
     con = duckdb.connect(":memory:")
-    con.execute(f"SET temp_directory = '{workdir.as_posix()}'")
+    con.execute(f"SET temp_directory = {sql_string(workdir.as_posix())}")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

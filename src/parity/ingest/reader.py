@@ -46,7 +46,6 @@ class SourceFile:
     structural: bool = False                   # header/type problems: rows are not checked
     rows: int = 0
     relation: str = ""                         # SQL relation with `line` and the file's columns
-    has_rejects: bool = False
 
     @property
     def name(self) -> str:
@@ -210,48 +209,47 @@ def stage(con: Any, src: SourceFile, max_lines: int) -> tuple[list[Problem], int
             con.execute("SET preserve_insertion_order = false")
     src.rows = int(con.execute(f"SELECT count(*) FROM {base}_raw").fetchone()[0])
 
-    rejects = con.execute(
-        f"SELECT line, min(error_type) FROM {base}_rej GROUP BY line ORDER BY line"
-    ).fetchall()
-    total_rejects = len(rejects)
-    problems = []
+    rej = f"{base}_rej"
+    total_rejects = int(con.execute(f"SELECT count(DISTINCT line) FROM {rej}").fetchone()[0])
+    first = con.execute(f"SELECT line, min(error_type) FROM {rej} GROUP BY line ORDER BY line "
+                        f"LIMIT {int(max_lines)}").fetchall()
     n = len(src.columns)
-    for line, error_type in rejects[:max_lines]:
-        reason = _REJECT_REASONS.get(str(error_type), "malformed CSV row").format(n=n)
-        problems.append(src.problem(int(line), None, reason))
+    problems = [
+        src.problem(int(line), None, _REJECT_REASONS.get(str(kind), "malformed CSV row").format(n=n))
+        for line, kind in first
+    ]
 
-    skipped = [int(r[0]) for r in rejects]
-    physical = _count_lines(src.path)
-    if physical != 1 + src.rows + len(skipped):
-        skipped.extend(_blank_lines(src.path))
-    if skipped:
-        src.has_rejects = bool(rejects)
-        _number_lines(con, base, sorted(set(skipped)))
-        src.relation = f"{base}_lined"
+    blank: list[int] = []
+    if _count_lines(src.path) != 1 + src.rows + total_rejects:
+        blank = _blank_lines(src.path)
+    if total_rejects or blank:
+        _number_lines(con, base, rej, blank)
     else:
         cols = ", ".join(quote_ident(c) for c in src.columns)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {base}_lined AS SELECT rowid + 2 AS line, {cols} "
                     f"FROM {base}_raw")
-        src.relation = f"{base}_lined"
+    src.relation = f"{base}_lined"
     return problems, total_rejects
 
 
-def _number_lines(con: Any, base: str, skipped: list[int]) -> None:
-    """Give each staged row its line number when some lines were skipped (blank or malformed).
+def _number_lines(con: Any, base: str, rejects: str, blank: list[int]) -> None:
+    """Give each staged row its line number when some lines were skipped (malformed or blank).
 
     Row ``i`` (0-based, file order) is on line ``i + 2 + k``, where ``k`` is the number of skipped
     lines before it. The ``k``-th skipped line (1-based) ``s_k`` has ``s_k - 1 - k`` rows before it,
-    so ``k`` is found with an ASOF join on that threshold.
+    so ``k`` is found with an ASOF join on that threshold. All in SQL: a file may have millions of
+    malformed lines.
     """
-    thresholds = pa.table({
-        "threshold": pa.array([s - 1 - k for k, s in enumerate(skipped, start=1)], pa.int64()),
-        "k": pa.array(range(1, len(skipped) + 1), pa.int64()),
-    })
-    view = f"{base}_skips_arrow"
-    con.register(view, thresholds)
+    view = f"{base}_blank_arrow"
+    con.register(view, pa.table({"line": pa.array(blank, pa.int64())}))
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {base}_skips AS "
-                    f"SELECT threshold, max(k) AS k FROM {view} GROUP BY threshold")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {base}_skips AS SELECT threshold, max(k) AS k FROM ("
+            "SELECT line - 1 - row_number() OVER (ORDER BY line) AS threshold, "
+            "row_number() OVER (ORDER BY line) AS k FROM ("
+            f"SELECT DISTINCT line FROM (SELECT CAST(line AS BIGINT) AS line FROM {rejects} "
+            f"UNION ALL SELECT line FROM {view}) WHERE line >= 2)) GROUP BY threshold"
+        )
     finally:
         con.unregister(view)
     con.execute(
@@ -302,7 +300,7 @@ def _blank_lines(path: Path) -> list[int]:
             carry = data[end:]
             if not chunk:
                 break
-    return sorted({n for n in lines if n >= 2})
+    return sorted(set(lines))
 
 
 def cleanup(con: Any) -> None:
