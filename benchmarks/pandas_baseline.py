@@ -213,6 +213,7 @@ def worker(folder: str, measure_id: str, as_of: str, structure: str, repeats: in
     out = Path(result_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, list[float]] = {"read": [], "end_to_end": [], "compute": []}
+    cpu: dict[str, list[float]] = {"read": [], "end_to_end": [], "compute": []}
     with RssSampler() as rss:
         # Warm the package-data caches (hierarchy, codelists) so that no single run pays for them.
         from parity.codes import codes_for
@@ -224,24 +225,27 @@ def worker(folder: str, measure_id: str, as_of: str, structure: str, repeats: in
         with rss.phase("end_to_end"):
             for _ in range(repeats):
                 extract = None  # let the previous copy go before reading again
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 extract = read_extract(Path(folder))
-                t1 = time.perf_counter()
+                c1, t1 = time.process_time(), time.perf_counter()
                 result = compute(extract, measure, day, practices_for(structure))
-                t2 = time.perf_counter()
+                c2, t2 = time.process_time(), time.perf_counter()
                 timings["read"].append(t1 - t0)
                 timings["end_to_end"].append(t2 - t0)
+                cpu["read"].append(c1 - c0)
+                cpu["end_to_end"].append(c2 - c0)
         assert extract is not None
         with rss.phase("compute"):
             for _ in range(repeats):
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 result = compute(extract, measure, day, practices_for(structure))
                 timings["compute"].append(time.perf_counter() - t0)
+                cpu["compute"].append(time.process_time() - c0)
         rows = {"patients": len(extract.patients), "registrations": len(extract.registrations),
                 "events": len(extract.events)}
     for level, frame in result.items():
         frame.to_parquet(out / f"{level}.parquet", index=False)
-    summary = {"timings": timings, "rows": rows, "peak_rss": rss.peak, "phase_peak_rss": rss.phases,
+    summary = {"timings": timings, "cpu": cpu, "rows": rows, "peak_rss": rss.peak, "phase_peak_rss": rss.phases,
                "maxrss": maxrss_bytes(), "pandas": pd.__version__, "numpy": np.__version__}
     (out / "timings.json").write_text(json.dumps(summary, indent=1))
 

@@ -43,9 +43,9 @@ from spec.timeline import (
     practice_row,
 )
 
-# Each example costs about 1.5 s per database, almost all of it Ibis compiling two queries, so
+# Each example costs about 2 s per database, almost all of it Ibis compiling two queries, so
 # the default keeps the file near a minute; the nightly profile explores much further.
-EXAMPLES = 20
+EXAMPLES = 15
 NIGHTLY = os.environ.get("PARITY_HYPOTHESIS_PROFILE", "") == "nightly"
 SETTINGS = settings(
     max_examples=400 if NIGHTLY else EXAMPLES,

@@ -13,12 +13,15 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from parity.errors import ConfigurationError, ParityError, exit_code_for
 from parity.settings import DEFAULT_DATA_DIR, Settings
+
+if TYPE_CHECKING:
+    from parity.synth import SynthSummary
 
 app = typer.Typer(
     name="parity",
@@ -96,13 +99,11 @@ def synth(
 
     summary = generate(out, scale=scale.value, area=area, patients=patients, seed=seed, as_of=_as_of(as_of),
                        fmt=fmt.value, structure=structure, noise=noise, progress=sys.stderr.isatty())
-    typer.echo(f"wrote {out}: {_summary_line(summary)}")
+    typer.echo(_summary_line(summary))
 
 
-def _summary_line(summary: object) -> str:
-    counts = getattr(summary, "counts", {}) or {}
-    parts = [f"{n:,} {t}" for t, n in counts.items()]
-    return ", ".join(parts) or str(summary)
+def _summary_line(summary: SynthSummary) -> str:
+    return summary.describe()
 
 
 @app.command()

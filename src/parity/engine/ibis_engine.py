@@ -42,6 +42,11 @@ from parity.engine.ibis_plan import CodesFor, FeaturePlan, build_plan
 from parity.engine.levels import describe, level_code, organisation_names
 from parity.rules.model import CORE_CHECKS, Criterion, Measure, Window
 
+# Tables whose row counts are checked on every call: a change (a load, an append) empties the
+# engine's caches. ``loads`` gets a row for every load, so a replacement extract of the same size
+# is seen too.
+_WATCHED = ("events", "medications", "registrations", "patients", "loads")
+
 # Temporary tables of engines that were garbage collected, per backend, dropped by the next
 # engine call on that backend (never from the garbage collector itself, which may run mid-query).
 _ORPHANS: dict[int, list[str]] = {}
@@ -63,9 +68,10 @@ def _count(expr: Any) -> Any:
 class IbisEngine:
     """Runs measures on the database behind ``db`` (DuckDB or PostgreSQL).
 
-    The engine caches, per measure code set, a temporary table of the relevant events. It assumes
-    the data changes only by adding or removing rows while it is in use (row counts are checked
-    on every call); call ``clear_cache`` after any other change, or use a new engine.
+    The engine keeps, per measure, temporary tables of the relevant events and the counts per
+    practice of each reporting date it has aggregated. Both are dropped when the row count of
+    events, medications, registrations, patients or loads changes (checked on every call); after
+    any other change to the data call ``clear_cache``, or use a new engine.
     """
 
     name = "ibis"
@@ -76,6 +82,7 @@ class IbisEngine:
         self._plans: dict[Measure, FeaturePlan] = {}
         self._tables: dict[tuple, str] = {}
         self._version: tuple[int, ...] | None = None
+        self._counts: dict[tuple[Measure, date], pd.DataFrame] = {}
         orphans = _ORPHANS.setdefault(id(db.ibis), [])
         weakref.finalize(self, _forget, orphans, self._tables)
 
@@ -155,6 +162,7 @@ class IbisEngine:
         for name in self._tables.values():
             self._drop(name)
         self._tables.clear()
+        self._counts.clear()
         self._version = None
 
     # -- caching -----------------------------------------------------------------------------
@@ -162,7 +170,7 @@ class IbisEngine:
         orphans = _ORPHANS.get(id(self.db.ibis), [])
         while orphans:
             self._drop(orphans.pop())
-        version = (self.db.count("events"), self.db.count("medications"))
+        version = tuple(self.db.count(t) for t in _WATCHED)
         if version != self._version:
             self.clear_cache()
             self._version = version
@@ -227,13 +235,21 @@ class IbisEngine:
         return self._cached(("values", *plan.key, features), build)
 
     def _medications(self, plan: FeaturePlan) -> ir.Table:
-        """Medication rows whose BNF code starts with a prefix the measure reads."""
+        """Prescriptions with a BNF prefix the measure reads, one row per patient and day:
+        ``nhs_number, date, m`` (bit ``i``: a prescription starting with ``med_prefixes[i]``)."""
         prefixes = tuple(plan.med_prefixes)
 
         def build() -> ir.Table:
             med = self.db.ibis.table("medications")
-            return med.filter(ibis.or_(*[_bnf_starts(med.bnf_code, p) for p in prefixes])).select(
-                "nhs_number", "date", "bnf_code"
+            bits = [ibis.ifelse(_bnf_starts(med.bnf_code, p), 1 << i, 0) for i, p in enumerate(prefixes)]
+            mask = bits[0]
+            for bit in bits[1:]:
+                mask = mask | bit
+            return (
+                med.filter(ibis.or_(*[_bnf_starts(med.bnf_code, p) for p in prefixes]))
+                .select("nhs_number", "date", m=mask.cast("int64"))
+                .group_by("nhs_number", "date")
+                .aggregate(m=_.m.bit_or())
             )
 
         return self._cached(("medications", prefixes), build)
@@ -306,16 +322,13 @@ class IbisEngine:
             base = base.left_join(vals, "nhs_number").drop("nhs_number_right")
 
         if plan.med_prefixes:
+            # Only prescriptions inside the widest medication window can count.
+            earliest = min(Window(m).start(as_of) for m in plan.med_months)
             meds = (
                 self._medications(plan)
-                .filter(_.date <= day)
+                .filter(_.date <= day, _.date >= _day(earliest))
                 .group_by("nhs_number")
-                .aggregate(
-                    **{
-                        f"_m{i}": _.date.max(where=_bnf_starts(_.bnf_code, p))
-                        for i, p in enumerate(plan.med_prefixes)
-                    }
-                )
+                .aggregate(**{f"_m{i}": _.date.max(where=(_.m & (1 << i)) != 0) for i in range(len(plan.med_prefixes))})
             )
             base = base.left_join(meds, "nhs_number").drop("nhs_number_right")
 
@@ -392,7 +405,11 @@ class IbisEngine:
     # -- aggregates --------------------------------------------------------------------------
     def _practice_counts(self, measure: Measure, as_of: date) -> pd.DataFrame:
         """The aggregate counts per registered practice on ``as_of`` (every level is a roll-up
-        of these: a practice belongs to one organisation per level)."""
+        of these: a practice belongs to one organisation per level). Kept for later calls, so a
+        trend at another level, or a report after a chart, does not count again."""
+        cached = self._counts.get((measure, as_of))
+        if cached is not None:
+            return cached
         plan = self._plan(measure)
         status = self._status(measure, plan, as_of, self._latest(plan, as_of), values=False)
         den = _.in_denominator
@@ -403,7 +420,8 @@ class IbisEngine:
             counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
         counts["all_checks"] = _count(_.all_checks)
         counts["excluded"] = _count(_.on_register & ~_.in_denominator)
-        return _frame(status.group_by("practice_code").aggregate(**counts))
+        df = self._counts[(measure, as_of)] = _frame(status.group_by("practice_code").aggregate(**counts))
+        return df
 
     def _practice_counts_by_date(self, measure: Measure, dates: Sequence[date]) -> dict[date, pd.DataFrame]:
         """``_practice_counts`` for each distinct date."""

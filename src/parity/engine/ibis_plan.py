@@ -41,6 +41,8 @@ class FeaturePlan:
     criteria: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
     # lengths (months) of every window a windowed feature is compared with
     window_months: set[int] = field(default_factory=set)
+    # lengths (months) of the windows of medication criteria
+    med_months: set[int] = field(default_factory=set)
 
     @property
     def history_features(self) -> set[int]:
@@ -67,9 +69,13 @@ class FeaturePlan:
         self.features.append(codes)
         return len(self.features) - 1
 
-    def med(self, prefix: str) -> int:
+    def med(self, prefix: str, months: int) -> int:
+        """The index of ``prefix`` among ``med_prefixes`` (its bit in the medication mask)."""
         if prefix not in self.med_prefixes:
+            if len(self.med_prefixes) == BITS:
+                raise ValueError(f"a measure may read at most {BITS} BNF prefixes")
             self.med_prefixes.append(prefix)
+        self.med_months.add(months)
         return self.med_prefixes.index(prefix)
 
     @property
@@ -158,7 +164,7 @@ def _criterion_features(
         # in both equals the latest date of ``among``.
         return {"among": plan.feature(among), "hit": plan.feature(codes(crit.clusters) & among)}
     if crit.kind == "medication":
-        return {"prefix": plan.med(crit.bnf_prefix)}
+        return {"prefix": plan.med(crit.bnf_prefix, crit.months)}
     if crit.kind == "value_at_least":
         # A separate feature from any plain one with the same codes: only valued events count.
         k = _valued_feature(plan, codes(crit.clusters))
