@@ -3,20 +3,26 @@
 How a run works (Parity rules v1, shared/docs/product.md "Counting rules"):
 
 1. The measure's clusters are resolved to codes and compiled into *features*, one per distinct
-   code set (``ibis_plan``). Events with any of those codes are copied once into a temporary
-   table, tagged with their feature ids. The engine keeps that table for later calls and
-   rebuilds it when the number of event or medication rows changes.
+   code set (``ibis_plan``). The events with any of those codes are cut once into a temporary
+   table with one row per patient and day and a bit mask of the features recorded that day
+   (several checks are usually done on the same day), plus, where a rule needs a recorded value,
+   a table of values per patient, feature and day.
 2. For a reporting date, one grouped aggregate gives every patient the latest date on or before
-   ``as_of`` of each feature (``max(date) FILTER (WHERE feature = k)``); a second, smaller one
-   gives the value recorded on a latest date where a rule needs it. Windows are comparisons of
-   those dates with window starts computed in Python (``Window.start``) and bound as literals:
-   no SQL date arithmetic, so every backend counts the same days as the reference engine.
+   ``as_of`` of each feature (``max(date) FILTER (WHERE mask & bit <> 0)``); a second, smaller
+   one gives the value recorded on a latest date where needed. Windows are comparisons of those
+   dates with window starts computed in Python (``Window.start``) and bound as literals: no SQL
+   date arithmetic, so every backend counts the same days as the reference engine.
 3. Registration, death, the register, the lower-risk lipid window, the personalised care
    adjustment and each check's status are column expressions over that one row per patient,
    built in layers so that no expression is repeated in the SQL.
-4. Aggregates group the status rows by the organisation of the registered practice in the
-   ``practices`` table (``UNMAPPED`` when the practice is not in the structure); names and
-   parents come from ``parity.engine.levels``, as in the reference engine.
+4. Aggregates count per registered practice in the database, then roll the (few thousand)
+   practice rows up to each level with ``parity.engine.levels``, exactly as the reference engine
+   groups: ``UNMAPPED`` for a practice missing from the structure, names and parents from the
+   organisation files and the ``practices`` table.
+
+The temporary tables and the per-practice counts of each date are kept by the engine for later
+calls (see ``IbisEngine``), so a trend, a report at several levels or a web server pays for the
+cut once.
 
 Results follow the output contract in ``parity.engine.base`` and must equal the reference
 engine's (``parity.engine.reference``) on the same data.
@@ -24,9 +30,11 @@ engine's (``parity.engine.reference``) on the same data.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -50,6 +58,19 @@ _WATCHED = ("events", "medications", "registrations", "patients", "loads")
 # Temporary tables of engines that were garbage collected, per backend, dropped by the next
 # engine call on that backend (never from the garbage collector itself, which may run mid-query).
 _ORPHANS: dict[int, list[str]] = {}
+
+
+def _engine_call(method: Callable) -> Callable:
+    """A public engine call: planner settings (``_session``), then the cache check (``_sync``)."""
+
+    @functools.wraps(method)
+    def call(self: IbisEngine, *args: Any, **kwargs: Any) -> Any:
+        with self._session():
+            if self._depth == 1:
+                self._sync()
+            return method(self, *args, **kwargs)
+
+    return call
 
 
 def _day(d: date) -> ir.DateScalar:
@@ -83,6 +104,7 @@ class IbisEngine:
         self._tables: dict[tuple, str] = {}
         self._version: tuple[int, ...] | None = None
         self._counts: dict[tuple[Measure, date], pd.DataFrame] = {}
+        self._depth = 0
         orphans = _ORPHANS.setdefault(id(db.ibis), [])
         weakref.finalize(self, _forget, orphans, self._tables)
 
@@ -90,9 +112,9 @@ class IbisEngine:
         return f"IbisEngine(kind={self.db.kind!r})"
 
     # -- public API --------------------------------------------------------------------------
+    @_engine_call
     def patient_status(self, measure: Measure, as_of: date) -> pd.DataFrame:
         """Per-patient status on ``as_of`` (``parity.engine.base`` contract)."""
-        self._sync()
         plan = self._plan(measure)
         latest = self._latest(plan, as_of)
         df = _frame(self._status(measure, plan, as_of, latest, values=True))
@@ -102,11 +124,11 @@ class IbisEngine:
         """Counts per organisation at ``level`` of organisation ``structure``."""
         return self.aggregate_all(measure, as_of, structure, (level,))[level]
 
+    @_engine_call
     def aggregate_all(
         self, measure: Measure, as_of: date, structure: str, levels: Iterable[str] = LEVELS
     ) -> dict[str, pd.DataFrame]:
         """``aggregate`` at every level in ``levels``, computing patient status once."""
-        self._sync()
         levels = list(dict.fromkeys(levels))
         for level in levels:
             _check_level(level)
@@ -114,12 +136,12 @@ class IbisEngine:
         practices = self._practice_rows(structure)
         return {level: _roll_up(counts, measure, level, structure, practices) for level in levels}
 
+    @_engine_call
     def trend(
         self, measure: Measure, as_of_dates: Sequence[date], level: str, structure: str
     ) -> pd.DataFrame:
         """``aggregate`` for each date, stacked in the order given, with ``as_of`` as the first
         column (the reference engine's layout)."""
-        self._sync()
         _check_level(level)
         dates = list(as_of_dates)
         if not dates:
@@ -135,11 +157,11 @@ class IbisEngine:
             blocks.append(block)
         return pd.concat(blocks, ignore_index=True)
 
+    @_engine_call
     def trend_all(
         self, measure: Measure, as_of_dates: Sequence[date], structure: str, levels: Iterable[str] = LEVELS
     ) -> dict[str, pd.DataFrame]:
         """``trend`` at every level in ``levels``, computing patient status once per date."""
-        self._sync()
         levels = list(dict.fromkeys(levels))
         for level in levels:
             _check_level(level)
@@ -156,6 +178,36 @@ class IbisEngine:
             cols = ["as_of", *aggregate_columns(measure)]
             out[level] = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=cols)
         return out
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[None]:
+        """Around one public call. On PostgreSQL: one transaction on the Ibis connection with
+        planner settings for analytic queries (``SET LOCAL``, so nothing outlives the call):
+        no JIT, which spends seconds compiling these wide expressions, and server-side cursors
+        (Ibis fetches through one) planned for all rows rather than the first tenth."""
+        if self.db.kind != "postgres" or self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        con = self.db.ibis.con
+        self._depth += 1
+        try:
+            with con.transaction():
+                with con.cursor() as cur:
+                    cur.execute("SET LOCAL jit = off")
+                    cur.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+                yield
+        except BaseException:
+            # Temporary tables created in the failed transaction are gone with it.
+            self._tables.clear()
+            self._counts.clear()
+            self._version = None
+            raise
+        finally:
+            self._depth -= 1
 
     def clear_cache(self) -> None:
         """Drop the cached relevant-event tables (they are rebuilt on the next call)."""
@@ -191,6 +243,11 @@ class IbisEngine:
         if name is None:
             name = _temp_name()
             self.db.ibis.create_table(name, build(), temp=True)
+            if self.db.kind == "postgres":
+                # Autovacuum never analyses temporary tables; without statistics the planner
+                # guesses a few rows and picks nested loops over hundreds of thousands.
+                with self.db.ibis.raw_sql(f'ANALYZE "{name}"'):
+                    pass
             self._tables[key] = name
         return self.db.ibis.table(name)
 
@@ -306,13 +363,18 @@ class IbisEngine:
         )
         base = people.join(current, "nhs_number").join(alive, "nhs_number")
 
-        # The value recorded on a latest date, where needed (largest if several that day).
+        # The value recorded on a latest date, where needed (largest if several that day). A
+        # check's value is only reported when its date is inside the check's window.
         valued = sorted(plan.valued | (set(plan.done.values()) if values else set()))
         if valued:
             on_dates = base.select("nhs_number", *[f"_d{k}" for k in valued])
+            earliest = min(Window(m).start(as_of) for m in plan.window_months)
+            in_reach = _.date >= _day(earliest)
+            if plan.valued:
+                in_reach = in_reach | _.feature.isin(sorted(plan.valued))
             vals = (
                 self._values(plan, tuple(valued))
-                .filter(_.date <= day)
+                .filter(_.date <= day, in_reach)
                 .join(on_dates, "nhs_number")
                 .group_by("nhs_number")
                 .aggregate(
