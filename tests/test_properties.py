@@ -139,6 +139,7 @@ def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
     as_of = draw(st.one_of(st.sampled_from(AS_OF_CHOICES), st.dates(date(2022, 1, 1), date(2025, 12, 31))))
     when = dates_around(as_of)
     recent = st.one_of(st.dates(months_before(as_of, 13), as_of), st.sampled_from(edge_dates(as_of)))
+    near = [as_of - timedelta(days=1), as_of, as_of + timedelta(days=1)]
     groups = cluster_groups()
     codes = codes_by_cluster()
 
@@ -163,15 +164,13 @@ def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
             "ethnicity": draw(st.sampled_from(ETHNICITIES)),
             "lsoa": None,
             "imd_decile": None,
-            "date_of_death": draw(st.one_of(st.none(), st.none(), st.none(), when)),
+            "date_of_death": draw(st.one_of(st.none(), st.none(), st.none(), st.sampled_from(near), when)),
         })
         # Usually one long registration open on as_of, then 0-2 more: moves, gaps, overlaps, ends.
-        starts = [draw(st.one_of(st.dates(as_of - timedelta(days=20 * 365), as_of), when))]
+        starts = [draw(st.one_of(st.dates(as_of - timedelta(days=20 * 365), as_of), st.sampled_from(near)))]
         starts += draw(st.lists(when, max_size=2))
-        for i, start in enumerate(starts):
-            end = draw(st.one_of(
-                st.none(), st.sampled_from([start, as_of, as_of - timedelta(days=1)]), when
-            ) if i else st.one_of(st.none(), st.none(), when))
+        for start in starts:
+            end = draw(st.one_of(st.none(), st.none(), st.sampled_from([start, *near]), when))
             if end is not None and end < start:
                 end = None
             ds.registrations.append({
