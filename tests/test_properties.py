@@ -111,6 +111,7 @@ def cluster_groups() -> dict[str, tuple[str, ...]]:
         "check": tuple(sorted(check_clusters & set(available))),
         "other": tuple(sorted(set(available) - check_clusters - {"MH_COD", "MHREM_COD"})),
     }
+    groups["bmi_value"] = ("BMIVAL_COD",)
     for check, done in done_by_check.items():
         groups[f"done:{check}"] = tuple(sorted(done & set(available)))
     return groups
@@ -140,6 +141,7 @@ def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
     when = dates_around(as_of)
     recent = st.one_of(st.dates(months_before(as_of, 13), as_of), st.sampled_from(edge_dates(as_of)))
     near = [as_of - timedelta(days=1), as_of, as_of + timedelta(days=1)]
+    between_12_and_24_months = st.dates(months_before(as_of, 24), months_before(as_of, 12))
     groups = cluster_groups()
     codes = codes_by_cluster()
 
@@ -184,6 +186,12 @@ def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
         if draw(st.booleans()):  # an annual check: one code for each core check, mostly in the window
             for check in CORE_CHECKS:
                 ds.events.append(event(nhs, f"done:{check}", recent))
+        if draw(st.booleans()):  # lipids 12-24 months ago: done only under the lower-risk window
+            ds.events.append(event(nhs, "done:lipids", between_12_and_24_months))
+        if draw(st.booleans()):  # a BMI value near the overweight thresholds
+            bmi = event(nhs, "bmi_value", when)
+            bmi["value"] = draw(st.sampled_from((None, 22.9, 23.0, 24.9, 25.0, 30.0)))
+            ds.events.append(bmi)
         for _ in range(draw(st.integers(0, 8))):
             ds.events.append(event(nhs, "check", when))
         for _ in range(draw(st.integers(0, 4))):

@@ -28,7 +28,7 @@ count per check id (done, among the denominator), ``<check>_declined`` counts, a
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Protocol
 
 import pandas as pd
@@ -68,7 +68,7 @@ def normalise_status(df: pd.DataFrame, measure: Measure) -> pd.DataFrame:
         df[col] = df[col].fillna(False).astype(bool)
     for c in measure.checks:
         df[f"{c.id}_status"] = df[f"{c.id}_status"].astype(object)
-        df[f"{c.id}_date"] = [_to_date(v) for v in df[f"{c.id}_date"]]
+        df[f"{c.id}_date"] = _date_column(df[f"{c.id}_date"])
         df[f"{c.id}_value"] = pd.to_numeric(df[f"{c.id}_value"], errors="coerce").astype("float64")
     df["checks_done"] = df["checks_done"].fillna(0).astype("int64")
     df = df[status_columns(measure)].sort_values("nhs_number", kind="stable").reset_index(drop=True)
@@ -91,17 +91,10 @@ def normalise_aggregate(df: pd.DataFrame, measure: Measure) -> pd.DataFrame:
     return df[aggregate_columns(measure)].sort_values("org_code", kind="stable").reset_index(drop=True)
 
 
-def _to_date(v: object) -> date | None:
-    if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT:
-        return None
-    if isinstance(v, datetime):  # includes pandas.Timestamp
-        return v.date()
-    if isinstance(v, date):
-        return v
-    try:
-        return pd.Timestamp(v).date()
-    except (TypeError, ValueError):
-        return None
+def _date_column(col: pd.Series) -> pd.Series:
+    """Dates as ``datetime.date`` objects, missing as None (vectorised: 650k rows in well under a second)."""
+    stamps = pd.to_datetime(col, errors="coerce")
+    return stamps.dt.date.astype(object).where(stamps.notna(), None)
 
 
 class Engine(Protocol):
