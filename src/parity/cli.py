@@ -214,7 +214,7 @@ def demo(
         load_extract(db, extract, mode="replace", progress=sys.stderr.isatty())
         m = load_measure("phsmi")
         for level in ("region", "icb"):
-            df = measure_table(db, m, day, level, structure="2022-23", settings=None)
+            df = measure_table(db, m, day, level, structure="2022-23", settings=None).drop(columns="parent_code")
             rich_table(df, f"{m.name} — as at {day.isoformat()} — by {level}")
     typer.echo(f"Database: {db_url}  (try: parity measure --level practice --format csv)")
     del settings
