@@ -45,7 +45,7 @@ from spec.timeline import (
 
 # Each example costs about 0.7 s per database (mostly Ibis compiling two queries), so the default
 # keeps the file under a minute; the nightly profile explores ten times further.
-EXAMPLES = 40
+EXAMPLES = 35
 NIGHTLY = os.environ.get("PARITY_HYPOTHESIS_PROFILE", "") == "nightly"
 SETTINGS = settings(
     max_examples=400 if NIGHTLY else EXAMPLES,

@@ -6,7 +6,8 @@ before ``as_of``; sorted by ``nhs_number``:
 
 ========================  ==================================================================
 ``nhs_number``            str, 10 digits
-``practice_code``         str, the practice registered at on ``as_of`` (latest start wins)
+``practice_code``         str, the practice registered at on ``as_of`` (latest start wins,
+                          then the smallest practice code)
 ``on_register``           bool: the latest register code is a diagnosis, not a remission
 ``in_denominator``        bool: on the register and not removed by a personalised care
                           adjustment (only ``qof-mh021`` has one)
