@@ -35,9 +35,9 @@ from spec.timeline import (
     PLACEHOLDER_DMD,
     UNRELATED_CODE,
     clear_tables,
-    cluster_ids,
     code_in_both,
     code_of,
+    ids_or_empty,
     known_practices,
     measure_clusters,
     practice_row,
@@ -75,7 +75,7 @@ def codes_by_cluster() -> dict[str, tuple[int, ...]]:
     the two pseudo-clusters above."""
     out: dict[str, tuple[int, ...]] = {}
     for cluster in sorted(measure_clusters()):
-        ids = sorted(_ids(cluster))
+        ids = sorted(ids_or_empty(cluster))
         if not ids:
             continue
         picks = {ids[0], ids[-1]}
@@ -87,13 +87,6 @@ def codes_by_cluster() -> dict[str, tuple[int, ...]]:
     out[BOTH_LISTS] = (code_in_both("MH_COD", "MHREM_COD"),)
     out[UNRELATED] = (UNRELATED_CODE, 38341003)  # anaemia; hypertension (HYP_COD: no measure reads it)
     return out
-
-
-def _ids(cluster: str) -> frozenset[int]:
-    try:
-        return cluster_ids(cluster)
-    except Exception:  # noqa: BLE001 - a cluster without a list has nothing to draw
-        return frozenset()
 
 
 @cache

@@ -120,7 +120,8 @@ def cluster_ids(cluster: str) -> frozenset[int]:
     return frozenset(int(i) for i in load_codelist(cluster).ids())
 
 
-def _ids_or_empty(cluster: str) -> frozenset[int]:
+def ids_or_empty(cluster: str) -> frozenset[int]:
+    """The codes of ``cluster``, or none when the cluster is unknown."""
     try:
         return cluster_ids(cluster)
     except Exception:  # noqa: BLE001 - a cluster without a list cannot collide with anything
@@ -131,7 +132,7 @@ def _ids_or_empty(cluster: str) -> frozenset[int]:
 def _others(exclude: frozenset[str]) -> frozenset[int]:
     out: set[int] = set()
     for c in measure_clusters() - exclude:
-        out |= _ids_or_empty(c)
+        out |= ids_or_empty(c)
     return frozenset(out)
 
 
@@ -140,7 +141,7 @@ class EmptyCluster(LookupError):
 
 
 def has_codes(cluster: str) -> bool:
-    return bool(_ids_or_empty(cluster))
+    return bool(ids_or_empty(cluster))
 
 
 @cache

@@ -14,7 +14,7 @@ from datetime import date
 import pandas as pd
 
 from parity import codes as codelists
-from parity.engine.base import LEVELS, normalise_aggregate, normalise_status
+from parity.engine.base import LEVELS, normalise_aggregate, normalise_status, status_columns
 from parity.engine.dataset import Dataset, Row
 from parity.engine.levels import describe, level_code, organisation_names
 from parity.rules.model import Check, Criterion, Measure, Window
@@ -46,7 +46,7 @@ class ReferenceEngine:
             row = self._patient(patient, measure, as_of, clusters)
             if row is not None:
                 rows.append(row)
-        df = pd.DataFrame(rows, columns=_raw_columns(measure))
+        df = pd.DataFrame(rows, columns=status_columns(measure))
         return normalise_status(df, measure)
 
     def _patient(self, patient: Row, measure: Measure, as_of: date,
@@ -132,13 +132,6 @@ class ReferenceEngine:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def _raw_columns(measure: Measure) -> list[str]:
-    cols = ["nhs_number", "practice_code", "on_register", "in_denominator"]
-    for c in measure.checks:
-        cols += [c.id, f"{c.id}_status", f"{c.id}_date", f"{c.id}_value"]
-    return cols + ["checks_done", "all_six", "all_checks"]
-
 
 def _union(clusters: dict[str, frozenset[int]], names: Iterable[str]) -> frozenset[int]:
     out: set[int] = set()
