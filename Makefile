@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages the tests need (installed only when missing, and only as root).
-APT_PACKAGES := postgresql postgresql-client
+APT_PACKAGES := postgresql postgresql-client chromium poppler-utils fonts-dejavu-core
 export PARITY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: demo test bench lint apt clean help

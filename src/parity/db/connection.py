@@ -8,6 +8,7 @@ the database kind, never its contents.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,42 +35,57 @@ class Database:
         self.ibis = backend
         self._raw = raw
         self._in_transaction = False
+        # Held by ``execute`` and by callers that run several statements or Ibis queries as one
+        # unit from a thread pool (the web app); re-entrant so those callers can nest ``execute``.
+        self.lock = threading.RLock()
 
     # -- raw SQL -----------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        """Run one SQL statement and return all rows (empty list for statements without rows)."""
-        if self.kind == "duckdb":
-            cur = self._raw.execute(sql, params or [])
-            try:
+        """Run one SQL statement and return all rows (empty list for statements without rows).
+
+        Parameters use ``?`` placeholders on both backends (translated to ``%s`` for psycopg), so
+        callers write one statement. Calls are serialised by ``lock``: a DuckDB connection must not
+        be used by two threads at once, and the web app serves requests from a thread pool.
+        """
+        with self.lock:
+            if self.kind == "duckdb":
+                cur = self._raw.execute(sql, params or [])
+                try:
+                    return cur.fetchall()
+                except Exception:  # noqa: BLE001 - DDL has no result set
+                    return []
+            if params:
+                sql = sql.replace("%", "%%").replace("?", "%s")
+            with self._raw.cursor() as cur:
+                cur.execute(sql, params)
+                if cur.description is None:
+                    return []
                 return cur.fetchall()
-            except Exception:  # noqa: BLE001 - DDL has no result set
-                return []
-        with self._raw.cursor() as cur:
-            cur.execute(sql, params)
-            if cur.description is None:
-                return []
-            return cur.fetchall()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Database]:
-        """All-or-nothing: commits if the block succeeds, rolls back on any exception."""
-        if self._in_transaction:
-            raise RuntimeError("nested transactions are not supported")
-        self._in_transaction = True
-        try:
-            if self.kind == "duckdb":
-                self._raw.execute("BEGIN TRANSACTION")
-                try:
-                    yield self
-                except BaseException:
-                    self._raw.execute("ROLLBACK")
-                    raise
-                self._raw.execute("COMMIT")
-            else:
-                with self._raw.transaction():
-                    yield self
-        finally:
-            self._in_transaction = False
+        """All-or-nothing: commits if the block succeeds, rolls back on any exception.
+
+        Holds ``lock`` for the whole block, so another thread's statements cannot interleave.
+        """
+        with self.lock:
+            if self._in_transaction:
+                raise RuntimeError("nested transactions are not supported")
+            self._in_transaction = True
+            try:
+                if self.kind == "duckdb":
+                    self._raw.execute("BEGIN TRANSACTION")
+                    try:
+                        yield self
+                    except BaseException:
+                        self._raw.execute("ROLLBACK")
+                        raise
+                    self._raw.execute("COMMIT")
+                else:
+                    with self._raw.transaction():
+                        yield self
+            finally:
+                self._in_transaction = False
 
     @property
     def in_transaction(self) -> bool:
