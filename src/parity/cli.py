@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from parity.access.cli import audit_app, users_app
 from parity.errors import ConfigurationError, ParityError, exit_code_for
-from parity.settings import DEFAULT_DATA_DIR, Settings
+from parity.settings import DEFAULT_DATA_DIR, SECRET_KEY_FILE, Settings
 
 if TYPE_CHECKING:
+    from parity.db import Database
     from parity.synth import SynthSummary
 
 app = typer.Typer(
@@ -30,6 +33,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+# `parity users …` and `parity audit …` (parity.access.cli: no web or engine imports).
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 
 
 class Scale(StrEnum):
@@ -111,8 +118,10 @@ def load(
     folder: Annotated[Path, typer.Argument(help="Folder holding patients, registrations, events [, medications]")],
     database: DatabaseOpt = None,
     append: Annotated[bool, typer.Option(help="Add to the stored data instead of replacing it")] = False,
+    precompute: Annotated[bool, typer.Option(help="Refresh the dashboard's precomputed results after loading")]
+    = True,
 ) -> None:
-    """Validate a canonical extract and load it, all or nothing."""
+    """Validate a canonical extract and load it, all or nothing; then refresh precomputed results."""
     from parity.db import open_database
     from parity.ingest import load_extract
 
@@ -121,6 +130,8 @@ def load(
         raise ConfigurationError(f"{folder} is not a folder")
     with open_database(settings.database_url) as db:
         result = load_extract(db, folder, mode="append" if append else "replace", progress=sys.stderr.isatty())
+        if precompute:
+            _refresh(db, settings, _as_of(None))
     counts = ", ".join(f"{n:,} {t}" for t, n in result.counts.items())
     typer.echo(f"loaded {folder} ({counts})")
     if result.warnings:
@@ -193,9 +204,13 @@ def _to_csv(df: object) -> str:
 def demo(
     data_dir: Annotated[Path, typer.Option(help="Where the demo extract and database go")] = DEFAULT_DATA_DIR,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard when built")] = True,
+    port: Annotated[int, typer.Option(help="Port for the dashboard")] = 8000,
 ) -> None:
-    """Build a synthetic South East region, load it, and print the region and ICB table."""
+    """Build a synthetic South East region, load it, print the region and ICB table, create demo
+    users, and serve the dashboard on http://127.0.0.1:8000."""
     from parity.db import open_database
+    from parity.demo import create_demo_users
     from parity.ingest import load_extract
     from parity.reports.measures import measure_table
     from parity.reports.render import rich_table
@@ -208,16 +223,73 @@ def demo(
     summary = generate(extract, scale="region", seed=seed, as_of=day, fmt="parquet", structure="2022-23",
                        progress=sys.stderr.isatty())
     typer.echo(f"  {_summary_line(summary)}")
-    settings = Settings.from_env()
     db_url = os.environ.get("PARITY_DATABASE_URL") or str(data_dir / "parity.duckdb")
+    settings = replace(Settings.from_env(database=db_url), synthetic=True)
     with open_database(db_url) as db:
         load_extract(db, extract, mode="replace", progress=sys.stderr.isatty())
         m = load_measure("phsmi")
         for level in ("region", "icb"):
             df = measure_table(db, m, day, level, structure="2022-23", settings=None).drop(columns="parent_code")
             rich_table(df, f"{m.name} — as at {day.isoformat()} — by {level}")
+        _refresh(db, settings, day)
+        logins = create_demo_users(db, day)
     typer.echo(f"Database: {db_url}  (try: parity measure --level practice --format csv)")
-    del settings
+    typer.echo("Demo sign-ins (synthetic data only):")
+    for login in logins:
+        typer.echo(f"  {login.username:<18} {login.password}   {login.description}")
+    if serve_:
+        _serve(settings, "127.0.0.1", port)
+
+
+def _refresh(db: Database, settings: Settings, day: date) -> None:
+    from parity.reports.results import ResultStore
+
+    summary = ResultStore(db, structure=settings.structure).refresh(day)
+    typer.echo(summary.describe(), err=True)
+
+
+@app.command()
+def refresh(
+    database: DatabaseOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Latest reporting date to precompute (default: "
+                                                              "latest quarter end)")] = None,
+) -> None:
+    """Recompute the dashboard's precomputed results (``parity load`` does this after every load)."""
+    from parity.db import open_database
+
+    settings = Settings.from_env(database=database)
+    with open_database(settings.database_url, create=False) as db:
+        _refresh(db, settings, _as_of(as_of))
+
+
+@app.command()
+def serve(
+    database: DatabaseOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Serve the dashboard and JSON API (``/api/v1``) with uvicorn."""
+    settings = Settings.from_env(database=database)
+    _serve(settings, host, port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from parity.db import open_database
+    from parity.web import create_app
+
+    on_postgres = settings.database_url.startswith("postgres")
+    key_dir = DEFAULT_DATA_DIR if on_postgres else Path(settings.database_url).parent
+    settings = settings.with_secret_key(key_dir / SECRET_KEY_FILE)
+    if not on_postgres:
+        # Fail with a clear message before uvicorn starts, rather than inside its lifespan.
+        open_database(settings.database_url, create=False).close()
+    app_ = create_app(settings)
+    typer.echo(f"Parity is serving on http://{host}:{port}/  (Ctrl+C to stop)")
+    # access_log=False: uvicorn's access log prints full URLs, and a URL can hold an NHS number
+    # (/patients/{nhs_number}); parity.web logs route templates instead.
+    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning")
 
 
 def main() -> None:

@@ -38,6 +38,28 @@ def quarter_ends(last: date, count: int) -> list[date]:
     return sorted(out)
 
 
+def month_ends(last: date, count: int) -> list[date]:
+    """``count`` month ends on or before ``last``, oldest first (``last`` itself if it is a month end).
+
+    >>> month_ends(date(2024, 3, 15), 2)
+    [datetime.date(2024, 1, 31), datetime.date(2024, 2, 29)]
+    """
+    end = _month_end(last.year, last.month)
+    if end > last:
+        end = date(last.year, last.month, 1) - timedelta(days=1)
+    out = [end]
+    while len(out) < count:
+        first = date(out[-1].year, out[-1].month, 1)
+        out.append(first - timedelta(days=1))
+    return sorted(out)
+
+
+def quarter_ends_until(last: date, count: int) -> list[date]:
+    """``count`` quarter ends on or before ``last`` (any day), oldest first."""
+    end = last if last == _month_end(last.year, last.month) and last.month % 3 == 0 else latest_quarter_end(last)
+    return quarter_ends(end, count)
+
+
 def _month_end(year: int, month: int) -> date:
     first_next = date(year + (month == 12), month % 12 + 1, 1)
     return first_next - timedelta(days=1)

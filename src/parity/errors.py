@@ -79,3 +79,35 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, ParityError):
         return exc.exit_code
     return 1
+
+
+class AuthenticationError(ParityError):
+    """Sign-in or API token rejected.
+
+    One generic message whatever the cause (unknown user, wrong password, disabled account, unknown
+    or revoked token), so the message cannot be used to find out which usernames exist.
+    """
+
+    exit_code = 6
+
+
+class PermissionDenied(ParityError):
+    """The user is signed in but their role or organisation does not allow this."""
+
+    exit_code = 7
+
+
+class NotFound(ParityError):
+    """A named thing (user, organisation, patient) does not exist or is not visible to the user."""
+
+    exit_code = 8
+
+
+class TooManyAttempts(ParityError):
+    """Too many failed sign-ins for a username or client address; ``retry_after`` is in seconds."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
+
+from parity.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = Path("parity-data")
 DEFAULT_DUCKDB_FILE = "parity.duckdb"
+SECRET_KEY_FILE = "secret.key"
+MIN_SECRET_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -18,11 +24,23 @@ class Settings:
     ``database_url``: ``postgresql://…`` or a DuckDB path / ``duckdb:///path`` / ``duckdb://:memory:``.
     ``suppress_below``/``round_to``: disclosure control for published outputs (counts 1..suppress_below-1
     are suppressed, the rest rounded to the nearest ``round_to``).
+    ``secret_key``: signs session cookies (``PARITY_SECRET_KEY``; see ``with_secret_key``).
+    ``session_hours``: how long a signed-in browser session lasts.
+    ``cookie_secure``: send the session cookie over HTTPS only (``PARITY_COOKIE_SECURE=1`` behind TLS).
+    ``structure``: organisation structure for dashboards (default: the one covering most practices).
+    ``today``: pin today's date (``PARITY_TODAY``, for demos and tests); None means the real date.
+    ``synthetic``: show the "synthetic data only" banner (``PARITY_SYNTHETIC=1``; the demo sets it).
     """
 
     database_url: str
     suppress_below: int = 8
     round_to: int = 5
+    secret_key: str | None = None
+    session_hours: int = 8
+    cookie_secure: bool = False
+    structure: str | None = None
+    synthetic: bool = False
+    today: date | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, database: str | None = None) -> Settings:
@@ -30,6 +48,48 @@ class Settings:
         url = database or env.get("PARITY_DATABASE_URL") or str(DEFAULT_DATA_DIR / DEFAULT_DUCKDB_FILE)
         return cls(
             database_url=url,
-            suppress_below=int(env.get("PARITY_SUPPRESS_BELOW", "8")),
-            round_to=int(env.get("PARITY_ROUND_TO", "5")),
+            suppress_below=_int(env, "PARITY_SUPPRESS_BELOW", 8),
+            round_to=_int(env, "PARITY_ROUND_TO", 5),
+            secret_key=env.get("PARITY_SECRET_KEY") or None,
+            session_hours=_int(env, "PARITY_SESSION_HOURS", 8),
+            cookie_secure=env.get("PARITY_COOKIE_SECURE", "") in ("1", "true", "yes"),
+            structure=env.get("PARITY_STRUCTURE") or None,
+            synthetic=env.get("PARITY_SYNTHETIC", "") in ("1", "true", "yes"),
+            today=_day(env, "PARITY_TODAY"),
         )
+
+    def with_secret_key(self, key_file: Path) -> Settings:
+        """These settings with a session-signing key: ``PARITY_SECRET_KEY`` if set, else the key in
+        ``key_file``, created (random, mode 0600) on first use so a single server keeps its sessions
+        across restarts. A key shorter than 32 characters is refused."""
+        key = self.secret_key
+        if key is None:
+            if key_file.exists():
+                key = key_file.read_text().strip()
+            else:
+                key_file.parent.mkdir(parents=True, exist_ok=True)
+                key = secrets.token_urlsafe(48)
+                key_file.touch(mode=0o600)
+                key_file.write_text(key)
+        if len(key) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(f"the session secret key must be at least {MIN_SECRET_LENGTH} characters")
+        return replace(self, secret_key=key)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _day(env: Mapping[str, str], name: str) -> date | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    from parity.dates import parse_date
+
+    return parse_date(raw, name)

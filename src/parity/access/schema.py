@@ -1,0 +1,127 @@
+"""Tables of the access layer: ``users``, ``api_tokens`` and the append-only ``audit_log``.
+
+One set of DDL for DuckDB and PostgreSQL. On PostgreSQL a trigger additionally rejects UPDATE,
+DELETE and TRUNCATE on ``audit_log``. DuckDB has no triggers: there append-only is enforced by the
+API (``parity.access.audit`` has no update or delete function) and made checkable by the hash chain
+(``audit.verify_chain``). The trigger stops the application and careless SQL; a database owner can
+still drop it, which is what the hash chain is for.
+
+Timestamps are stored as UTC without a time zone (``TIMESTAMP``), the same on both backends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from parity.db import Database
+
+USERS_DDL = """CREATE TABLE IF NOT EXISTS users (
+    username VARCHAR(64) PRIMARY KEY,
+    role VARCHAR(16) NOT NULL,
+    org_code VARCHAR(10),
+    password_hash VARCHAR(255) NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    disabled_at TIMESTAMP
+)"""
+
+API_TOKENS_DDL = """CREATE TABLE IF NOT EXISTS api_tokens (
+    token_hash VARCHAR(64) PRIMARY KEY,
+    username VARCHAR(64) NOT NULL,
+    label VARCHAR(200),
+    created_at TIMESTAMP NOT NULL,
+    revoked_at TIMESTAMP
+)"""
+
+AUDIT_LOG_DDL = """CREATE TABLE IF NOT EXISTS audit_log (
+    seq BIGINT PRIMARY KEY,
+    occurred_at TIMESTAMP NOT NULL,  -- UTC; "at" is a reserved word in DuckDB
+    username VARCHAR(64),
+    role VARCHAR(16),
+    org_code VARCHAR(10),
+    via VARCHAR(10),
+    action VARCHAR(40) NOT NULL,
+    resource VARCHAR(200),
+    outcome VARCHAR(10) NOT NULL,
+    detail VARCHAR(500),
+    prev_hash VARCHAR(64) NOT NULL,
+    hash VARCHAR(64) NOT NULL
+)"""
+
+# "Who looked at this patient / what did this user do" are the questions an audit answers.
+AUDIT_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS audit_log_username ON audit_log (username)",
+    "CREATE INDEX IF NOT EXISTS audit_log_resource ON audit_log (resource)",
+)
+
+_PG_FUNCTION = """CREATE OR REPLACE FUNCTION parity_audit_log_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'insufficient_privilege';
+END;
+$fn$"""
+
+_PG_TRIGGERS = {
+    "audit_log_no_update_delete": "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
+                                  "FOR EACH ROW EXECUTE FUNCTION parity_audit_log_append_only()",
+    "audit_log_no_truncate": "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+                             "FOR EACH STATEMENT EXECUTE FUNCTION parity_audit_log_append_only()",
+}
+
+# Arbitrary constant key for pg_advisory_xact_lock: serialises schema setup and audit appends
+# across processes (db.lock only covers threads of one process).
+PG_LOCK_KEY = 7_347_125_901
+
+_ready: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def atomic(db: Database) -> Iterator[Database]:
+    """A transaction, or the caller's if this thread is already in one.
+
+    ``db.lock`` is taken *before* looking at ``in_transaction``: that flag is per connection, not
+    per thread, so read without the lock it would let another thread's statements join (and
+    interleave with) a transaction this thread did not open.
+    """
+    with db.lock:
+        if db.in_transaction:
+            yield db
+        else:
+            with db.transaction():
+                yield db
+
+
+def ensure_access_schema(db: Database) -> None:
+    """Create the access tables (and on PostgreSQL the audit trigger) if missing; idempotent."""
+    with atomic(db):
+        if db.kind == "postgres":
+            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
+        for ddl in (USERS_DDL, API_TOKENS_DDL, AUDIT_LOG_DDL, *AUDIT_INDEXES):
+            db.execute(ddl)
+        if db.kind == "postgres":
+            _install_pg_trigger(db)
+    _ready.add(db)
+
+
+def _install_pg_trigger(db: Database) -> None:
+    db.execute(_PG_FUNCTION)
+    # Looked up rather than CREATE OR REPLACE TRIGGER (PostgreSQL 14+) or DROP IF EXISTS (which
+    # would leave a moment without the trigger and emits notices).
+    existing = {row[0] for row in db.execute(
+        "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('audit_log') AND NOT tgisinternal")}
+    for name, ddl in _PG_TRIGGERS.items():
+        if name not in existing:
+            db.execute(ddl)
+
+
+def ready(db: Database) -> None:
+    """Make sure the access tables exist, running the DDL once per ``Database`` object."""
+    if db not in _ready:
+        ensure_access_schema(db)
+
+
+def utc_now() -> datetime:
+    """Now in UTC as a naive datetime (microseconds), the form stored in ``TIMESTAMP`` columns."""
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,118 @@
+"""The app factory: settings in, a FastAPI app out. Nothing happens at import time.
+
+The database is opened when the app starts (lifespan) and closed when it stops. Results come
+from a ``ResultStore`` (``parity.reports.results``), so pages slice precomputed frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from parity.access import LoginThrottle, Scope, User, ensure_access_schema
+from parity.db import Database, open_database
+from parity.errors import ConfigurationError
+from parity.reports.results import ResultStore
+from parity.settings import Settings
+from parity.web.errors import install_error_handlers
+from parity.web.security import SecurityHeadersMiddleware
+from parity.web.templating import make_templates
+
+HERE = Path(__file__).parent
+API_PREFIX = "/api/v1"
+
+
+class AppState:
+    """What request handlers share: settings, the database, results, templates, login throttle."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.results = ResultStore(db, structure=settings.structure)
+        self.templates = make_templates(settings)
+        self.throttle = LoginThrottle()
+        self.scopes = ScopeCache()
+
+
+class ScopeCache:
+    """Scopes by (data version, user, as_of): a trust's caseload is a query over events, so it is
+    worked out once per data version rather than on every request. Small and bounded."""
+
+    MAX_ENTRIES = 512
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple, Scope] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version: str, user: User, as_of: date, build: Callable[[], Scope]) -> Scope:
+        key = (version, user.username, user.role, user.org_code, user.disabled, as_of)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        scope = build()
+        with self._lock:
+            self._entries[key] = scope
+            while len(self._entries) > self.MAX_ENTRIES:
+                self._entries.popitem(last=False)
+        return scope
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+    """Build the web app. ``db`` lets tests pass an open database; otherwise ``settings.database_url``
+    is opened at start-up (it must already hold loaded data: ``parity load`` first)."""
+    if not settings.secret_key:
+        raise ConfigurationError("a session secret key is required (set PARITY_SECRET_KEY)")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = db is None
+        database = open_database(settings.database_url) if own else db
+        assert database is not None
+        with database.lock:
+            database.ensure_schema()
+            ensure_access_schema(database)
+        app.state.parity = AppState(settings, database)
+        try:
+            yield
+        finally:
+            if own:
+                database.close()
+
+    app = FastAPI(
+        title="Parity",
+        summary="Physical health checks for people with severe mental illness: measures and worklists.",
+        version="1",
+        lifespan=lifespan,
+        # The default Swagger/ReDoc pages load scripts from a CDN, and nothing here may; the API is
+        # described by the OpenAPI document and a server-rendered page (routes/api_docs.py).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="parity_session",
+        max_age=int(timedelta(hours=settings.session_hours).total_seconds()),
+        same_site="strict",
+        https_only=settings.cookie_secure,
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    install_error_handlers(app)
+
+    from parity.web.routes import admin, api, api_docs, auth, dashboard, health, patients, practices
+
+    for module in (health, auth, dashboard, practices, patients, admin, api_docs):
+        app.include_router(module.router)
+    app.include_router(api.router, prefix=API_PREFIX)
+    return app

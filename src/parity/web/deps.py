@@ -1,0 +1,119 @@
+"""Request dependencies: the shared state, who is asking, and what they may see.
+
+Access rules live in ``parity.access.scope``; this module only finds the actor (a bearer token or
+the signed session cookie) and asks the scope. Routes declare what they need with the
+``Annotated`` aliases at the bottom, so a route cannot forget to check.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from parity.access import Actor, Role, Scope, get_user, resolve_token, scope_for
+from parity.dates import latest_quarter_end, parse_date
+from parity.errors import AuthenticationError, ConfigurationError, NotFound, PermissionDenied
+from parity.web.security import SESSION_USER, csrf_token
+
+
+def get_state(request: Request) -> Any:
+    """The ``AppState`` built at start-up (``parity.web.app``)."""
+    return request.app.state.parity
+
+
+def optional_actor(request: Request) -> Actor | None:
+    """The signed-in user, from ``Authorization: Bearer <token>`` or the session cookie, else None."""
+    state = get_state(request)
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("use 'Authorization: Bearer <token>'")
+        return Actor(resolve_token(state.db, token.strip()), "token")
+    username = request.session.get(SESSION_USER)
+    if not username:
+        return None
+    try:
+        user = get_user(state.db, username)
+    except NotFound:
+        request.session.clear()
+        return None
+    if user.disabled:
+        request.session.clear()
+        return None
+    return Actor(user, "session")
+
+
+def require_actor(request: Request) -> Actor:
+    """The signed-in user, or 401 (API) / a redirect to the sign-in page (browser)."""
+    actor = optional_actor(request)
+    if actor is None:
+        raise AuthenticationError("sign in or send an API token")
+    request.state.actor = actor
+    return actor
+
+
+def require_admin(actor: Annotated[Actor, Depends(require_actor)]) -> Actor:
+    if actor.role != Role.admin:
+        raise PermissionDenied("only administrators can see this page")
+    return actor
+
+
+def today(request: Request) -> date:
+    """Today, or the ``PARITY_TODAY`` pinned for demos and tests (read once into settings)."""
+    pinned = getattr(get_state(request).settings, "today", None)
+    return pinned or date.today()
+
+
+def reporting_date(request: Request, as_of: str | None = None) -> date:
+    """``as_of`` from the query string (YYYY-MM-DD), default the latest quarter end before today."""
+    if as_of:
+        day = parse_date(as_of, "as_of")
+        if day > today(request):
+            raise ConfigurationError("as_of cannot be in the future")
+        if day.year < 2000:
+            raise ConfigurationError("as_of must be in the year 2000 or later")
+        return day
+    return latest_quarter_end(today(request))
+
+
+def actor_scope(request: Request, actor: Actor, as_of: date) -> Scope:
+    """What ``actor`` may see on ``as_of`` (cached per request)."""
+    cached = getattr(request.state, "scope", None)
+    if cached is not None and cached[0] == as_of:
+        return cached[1]
+    state = get_state(request)
+    scope = state.scopes.get(state.results.version(), actor.user, as_of,
+                             lambda: scope_for(state.db, actor.user, state.results.structure, as_of))
+    request.state.scope = (as_of, scope)
+    return scope
+
+
+def base_context(request: Request, actor: Actor | None, **extra: Any) -> dict[str, Any]:
+    """What every page template needs: the user, navigation, CSRF token, breadcrumbs."""
+    nav: list[tuple[str, str]] = []
+    if actor is not None:
+        nav.append(("Overview", "/"))
+        if actor.role in (Role.practice,) and actor.org_code:
+            nav.append(("Worklist", f"/practices/{actor.org_code}/worklist"))
+        if actor.role == Role.trust:
+            nav.append(("Caseload", "/caseload"))
+        if actor.role == Role.admin:
+            nav += [("Audit log", "/admin/audit"), ("Users", "/admin/users")]
+        nav.append(("API", "/api/v1/docs"))
+    context: dict[str, Any] = {
+        "user": actor.user if actor else None,
+        "nav": nav,
+        "csrf_token": csrf_token(request),
+        "breadcrumbs": [],
+        "title": "",
+    }
+    context.update(extra)
+    return context
+
+
+ActorDep = Annotated[Actor, Depends(require_actor)]
+AdminDep = Annotated[Actor, Depends(require_admin)]
+AsOfDep = Annotated[date, Depends(reporting_date)]

@@ -1,0 +1,1 @@
+"""One router per resource (FastAPI template layout): pages and ``/api/v1``."""

@@ -1,0 +1,83 @@
+"""The practice worklist: who is missing which check, near-misses, overdue and due soon, declined.
+
+Filters are query parameters, so a filtered view can be bookmarked and exported as shown.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from parity.reports.export import to_csv_bytes, to_xlsx_bytes, worklist_export_frame
+from parity.reports.worklist import WorklistFilter
+from parity.web import views
+from parity.web.deps import ActorDep, AsOfDep, base_context, get_state
+from parity.web.worklists import practice_worklist
+
+router = APIRouter(tags=["practices"], include_in_schema=False)
+PAGE_SIZE = 100
+
+
+def worklist_filter(
+    category: Annotated[str | None, Query(max_length=20)] = None,
+    due_status: Annotated[str | None, Query(max_length=20)] = None,
+    missing: Annotated[str | None, Query(max_length=40)] = None,
+    declined: bool = False,
+    search: Annotated[str | None, Query(max_length=20)] = None,
+    sort: Annotated[str, Query(max_length=30)] = "priority",
+    desc: bool = False,
+) -> WorklistFilter:
+    """Query parameters → ``WorklistFilter`` (blank form fields mean "any")."""
+    return WorklistFilter(category=category or None, due_status=due_status or None, missing_check=missing or None,
+                          declined_only=declined, search=search or None, sort=sort or "priority", descending=desc)
+
+
+FilterDep = Annotated[WorklistFilter, Depends(worklist_filter)]
+MeasureQuery = Annotated[str, Query(max_length=20)]
+
+
+@router.get("/practices/{code}/worklist", response_class=HTMLResponse)
+def worklist_page(request: Request, code: str, actor: ActorDep, as_of: AsOfDep, filters: FilterDep,
+                  measure: MeasureQuery = "phsmi", page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    state = get_state(request)
+    wl = practice_worklist(request, actor, code, measure, as_of, filters, "view_worklist")
+    m = state.results.measure(measure)
+    start = (page - 1) * PAGE_SIZE
+    rows = wl.rows.iloc[start:start + PAGE_SIZE].to_dict(orient="records")
+    params = dict(request.query_params)
+    params.pop("page", None)
+    query = urlencode(params)
+    trail = views.ancestors(state.results, measure, as_of, "practice", code)
+    crumbs = [(r["org_name"], f"/orgs/{r['level']}/{r['org_code']}") for r in trail]
+    crumbs.append((wl.practice_name, f"/orgs/practice/{code}"))
+    ctx = base_context(
+        request, actor, title=f"Worklist – {wl.practice_name}", code=code, practice_name=wl.practice_name,
+        rows=rows, shown=len(wl.rows), total=wl.total, summary=wl.summary, filters=filters, measure=measure,
+        measures=views.MEASURES, measure_obj=m, as_of=as_of, page=page, pages=max(1, -(-len(wl.rows) // PAGE_SIZE)),
+        query=query, breadcrumbs=crumbs, page_size=PAGE_SIZE,
+    )
+    return state.templates.TemplateResponse(request, "worklist.html", ctx)
+
+
+@router.get("/practices/{code}/worklist.csv")
+def worklist_csv(request: Request, code: str, actor: ActorDep, as_of: AsOfDep, filters: FilterDep,
+                 measure: MeasureQuery = "phsmi") -> Response:
+    state = get_state(request)
+    wl = practice_worklist(request, actor, code, measure, as_of, filters, "export_worklist_csv")
+    body = to_csv_bytes(worklist_export_frame(wl.rows, state.results.measure(measure)))
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="worklist-{code}-{as_of}.csv"'})
+
+
+@router.get("/practices/{code}/worklist.xlsx")
+def worklist_xlsx(request: Request, code: str, actor: ActorDep, as_of: AsOfDep, filters: FilterDep,
+                  measure: MeasureQuery = "phsmi") -> Response:
+    state = get_state(request)
+    wl = practice_worklist(request, actor, code, measure, as_of, filters, "export_worklist_xlsx")
+    frame = worklist_export_frame(wl.rows, state.results.measure(measure))
+    body = to_xlsx_bytes(frame, sheet="Worklist", title=f"{wl.practice_name} ({code}) – worklist as at {as_of}")
+    return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="worklist-{code}-{as_of}.xlsx"'})

@@ -1,0 +1,84 @@
+// Parity's page behaviour. Loaded as an ES module (<script type="module">), after the vendored Vega bundle
+// (a classic script with `defer`), so window.vegaEmbed exists by the time this runs.
+//
+// The app's Content-Security-Policy is `script-src 'self'`: no inline scripts and no eval. Chart specs
+// therefore travel as inert JSON (<script type="application/json">) and are drawn here, and Vega runs with
+// its expression interpreter (`ast: true`) instead of compiling expressions with `new Function`.
+
+import { initAll } from './vendor/nhsuk/nhsuk-frontend.min.js'
+
+// NHS.UK frontend only enhances components on pages that say the browser supports it; its own template
+// sets these classes with an inline script, which the CSP forbids, so set them here.
+document.body.classList.add('js-enabled', 'nhsuk-frontend-supported')
+
+const EMBED_OPTIONS = {
+  actions: false,
+  renderer: 'svg',
+  // Parse expressions to an AST and interpret them: works under a CSP without 'unsafe-eval'.
+  ast: true
+}
+
+/** Draw every chart whose spec is on the page; mark each target with data-rendered when done. */
+async function renderCharts () {
+  const specs = document.querySelectorAll('script[type="application/json"].parity-chart-spec')
+  const jobs = Array.from(specs, async (el) => {
+    const target = document.getElementById(el.dataset.target)
+    if (!target) {
+      console.warn('parity: no chart target #' + el.dataset.target)
+      return
+    }
+    if (typeof window.vegaEmbed !== 'function') {
+      showChartFallback(target, 'Charts need the Vega script, which did not load.')
+      return
+    }
+    try {
+      const spec = JSON.parse(el.textContent)
+      await window.vegaEmbed(target, spec, EMBED_OPTIONS)
+      target.dataset.rendered = 'true'
+    } catch (err) {
+      console.error('parity: chart #' + target.id + ' could not be drawn', err)
+      showChartFallback(target, 'This chart could not be drawn. The figures are in the table.')
+    }
+  })
+  await Promise.all(jobs)
+}
+
+/** Replace a chart target's content with a short message (the page's tables still carry the data). */
+function showChartFallback (target, message) {
+  target.dataset.rendered = 'error'
+  const p = document.createElement('p')
+  p.className = 'nhsuk-body-s parity-chart__fallback'
+  p.textContent = message
+  target.replaceChildren(p)
+}
+
+/** <select data-autosubmit> submits its form when changed. The form keeps its visible submit button, for
+ * people without JavaScript and for anyone who prefers to choose first and then confirm. */
+function wireAutosubmit () {
+  for (const select of document.querySelectorAll('select[data-autosubmit]')) {
+    const form = select.form
+    if (!form) continue
+    select.addEventListener('change', () => {
+      if (typeof form.requestSubmit === 'function') form.requestSubmit()
+      else form.submit()
+    })
+  }
+}
+
+function start () {
+  try {
+    initAll()
+  } catch (err) {
+    // A component that fails to enhance still works as plain HTML; keep going with the rest.
+    console.error('parity: NHS.UK frontend did not initialise', err)
+  }
+  wireAutosubmit()
+  renderCharts()
+}
+
+// Module scripts run before DOMContentLoaded, but be safe if this is ever loaded late.
+if (document.readyState === 'loading') {
+  document.addEventListener('DOMContentLoaded', start)
+} else {
+  start()
+}

@@ -1,0 +1,171 @@
+"""View models: precomputed results shaped for pages and the API. No SQL, no HTML.
+
+Everything here reads from a ``ResultStore`` and keeps its indexes in ``ResultStore.derived``,
+so after the first request for a (measure, as_of) a page is a few dictionary lookups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from parity.dates import month_ends, quarter_ends_until
+from parity.engine.base import LEVELS
+from parity.errors import ConfigurationError, NotFound
+from parity.reports.results import TREND_MONTHS, TREND_QUARTERS, ResultStore
+from parity.rules.model import CORE_CHECKS, Measure
+
+LEVEL_LABELS = {"england": "England", "region": "Region", "icb": "ICB", "sub_icb": "Sub-ICB",
+                "pcn": "PCN", "practice": "Practice"}
+CHILD_LEVEL = {"england": "region", "region": "icb", "icb": "sub_icb", "sub_icb": "pcn", "pcn": "practice"}
+MEASURES = ("phsmi", "qof-mh021")
+
+
+@dataclass(frozen=True)
+class AggregateIndex:
+    """One (measure, as_of): every organisation's row by level and code, and children by parent."""
+
+    rows: dict[str, dict[str, dict[str, Any]]]
+    children: dict[tuple[str, str], list[dict[str, Any]]]
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise ConfigurationError(f"level must be one of {', '.join(LEVELS)}")
+    return level
+
+
+def check_measure(measure_id: str) -> str:
+    if measure_id not in MEASURES:
+        raise ConfigurationError(f"measure must be one of {', '.join(MEASURES)}")
+    return measure_id
+
+
+def aggregate_index(results: ResultStore, measure_id: str, as_of: date) -> AggregateIndex:
+    """The index for one (measure, as_of), built once per data version."""
+
+    def build() -> AggregateIndex:
+        frames = results.aggregates(measure_id, as_of)
+        rows: dict[str, dict[str, dict[str, Any]]] = {}
+        children: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for level, frame in frames.items():
+            records = _records(frame)
+            rows[level] = {r["org_code"]: r for r in records}
+            for r in records:
+                if r["parent_code"]:
+                    children.setdefault((level, r["parent_code"]), []).append(r)
+        return AggregateIndex(rows, children)
+
+    return results.derived(("aggregate_index", measure_id, as_of), build)
+
+
+def org_row(results: ResultStore, measure_id: str, as_of: date, level: str, code: str) -> dict[str, Any]:
+    """One organisation's aggregate row, or NotFound."""
+    row = aggregate_index(results, measure_id, as_of).rows.get(check_level(level), {}).get(code)
+    if row is None:
+        raise NotFound(f"no {LEVEL_LABELS[level]} with code {code} in the loaded data")
+    return row
+
+
+def children(results: ResultStore, measure_id: str, as_of: date, level: str, code: str) -> list[dict[str, Any]]:
+    """Rows of the organisations one level down from (level, code), by name."""
+    child = CHILD_LEVEL.get(level)
+    if child is None:
+        return []
+    rows = aggregate_index(results, measure_id, as_of).children.get((child, code), [])
+    return sorted(rows, key=lambda r: (r["org_name"] or "", r["org_code"]))
+
+
+def level_rows(results: ResultStore, measure_id: str, as_of: date, level: str,
+               parent: str | None = None) -> list[dict[str, Any]]:
+    """Every organisation at ``level`` (optionally only children of ``parent``), by code."""
+    index = aggregate_index(results, measure_id, as_of)
+    if parent is not None:
+        rows = index.children.get((check_level(level), parent), [])
+    else:
+        rows = list(index.rows.get(check_level(level), {}).values())
+    return sorted(rows, key=lambda r: r["org_code"])
+
+
+def ancestors(results: ResultStore, measure_id: str, as_of: date, level: str, code: str) -> list[dict[str, Any]]:
+    """The chain from the top (England) down to the parent of (level, code)."""
+    index = aggregate_index(results, measure_id, as_of)
+    chain: list[dict[str, Any]] = []
+    row = index.rows.get(level, {}).get(code)
+    order = list(LEVELS)
+    while row is not None and row.get("parent_code"):
+        parent_level = order[order.index(row["level"]) + 1]
+        row = index.rows.get(parent_level, {}).get(row["parent_code"])
+        if row is not None:
+            chain.append(row)
+    return list(reversed(chain))
+
+
+def home_org(results: ResultStore, measure_id: str, as_of: date) -> tuple[str, str]:
+    """Where programme users start: the region if the data covers one region, else England."""
+    regions = aggregate_index(results, measure_id, as_of).rows.get("region", {})
+    if len(regions) == 1:
+        return "region", next(iter(regions))
+    return "england", "ENG"
+
+
+def check_rates(row: dict[str, Any], measure: Measure) -> list[dict[str, Any]]:
+    """Each check's done and declined counts and rates for one organisation row."""
+    register = row["register"] or 0
+    out = []
+    for check in measure.checks:
+        done = row[check.id]
+        declined = row[f"{check.id}_declined"]
+        out.append({
+            "check": check.id, "label": check.label, "core": check.id in CORE_CHECKS,
+            "done": done, "declined": declined,
+            "percent": round(100 * done / register, 1) if register else None,
+            "declined_percent": round(100 * declined / register, 1) if register else None,
+        })
+    return out
+
+
+def trend(results: ResultStore, measure_id: str, as_of: date, level: str, code: str,
+          *, monthly: bool = False) -> list[dict[str, Any]]:
+    """All-six rate of one organisation at each quarter end (or month end) up to ``as_of``."""
+    dates = month_ends(as_of, TREND_MONTHS) if monthly else quarter_ends_until(as_of, TREND_QUARTERS)
+    frames = results.trend(measure_id, dates)[check_level(level)]
+    rows = frames[frames["org_code"] == code]
+    return [{"period": d.isoformat(), "percent": _float(p), "register": int(r), "all_six": int(a), "label": "All six"}
+            for d, p, r, a in zip(rows["as_of"], rows["percent"], rows["register"], rows["all_six"], strict=True)]
+
+
+def check_trend(results: ResultStore, measure: Measure, as_of: date, level: str, code: str) -> list[dict[str, Any]]:
+    """Each check's rate at each quarter end up to ``as_of`` (one series per check)."""
+    dates = quarter_ends_until(as_of, TREND_QUARTERS)
+    frames = results.trend(measure.id, dates)[check_level(level)]
+    rows = frames[frames["org_code"] == code]
+    out = []
+    for check in measure.checks:
+        for d, done, register in zip(rows["as_of"], rows[check.id], rows["register"], strict=True):
+            out.append({"period": d.isoformat(), "label": check.label,
+                        "percent": round(100 * done / register, 1) if register else None})
+    return out
+
+
+def reporting_dates(as_of: date) -> list[date]:
+    """Dates offered in the picker: the 8 quarter ends up to ``as_of`` (newest first)."""
+    return list(reversed(quarter_ends_until(as_of, TREND_QUARTERS)))
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = frame.to_dict(orient="records")
+    for r in records:
+        for key, value in r.items():
+            if isinstance(value, float) and value != value:  # NaN → None for templates and JSON
+                r[key] = None
+    return records
+
+
+def _float(value: Any) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
