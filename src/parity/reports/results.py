@@ -190,7 +190,7 @@ class ResultStore:
 
     def patients(self) -> pd.DataFrame:
         """Demographics of every patient (for worklists): nhs_number, date_of_birth, sex, ethnicity,
-        imd_decile, indexed by nhs_number."""
+        imd_decile, indexed by NHS number (so a practice's patients are one ``reindex`` away)."""
         key = ("patients",)
         with self._lock:
             self.version()
@@ -199,7 +199,7 @@ class ResultStore:
         with self.db.lock:
             frame = self.db.ibis.table("patients").select(
                 "nhs_number", "date_of_birth", "sex", "ethnicity", "imd_decile").to_pandas()
-        frame = frame.set_index("nhs_number", drop=False)
+        frame.index = pd.Index(frame["nhs_number"].astype(str), name=None)
         with self._lock:
             self._memory[key] = frame
         return frame

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CheckCount(BaseModel):
@@ -16,11 +16,14 @@ class CheckCount(BaseModel):
 
 
 class MeasureRowPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     org_code: str
     org_name: str | None
     level: str
     parent_code: str | None
-    register: int = Field(ge=0, description="Patients in the denominator on as_of")
+    # "register" would shadow pydantic BaseModel.register (ABCMeta); the JSON name is still "register".
+    register_: int = Field(ge=0, alias="register", description="Patients in the denominator on as_of")
     all_six: int = Field(ge=0, description="Patients with all six core checks in the window")
     percent: float | None = Field(description="100 × all_six / register, one decimal place")
     checks: dict[str, CheckCount]
@@ -37,8 +40,10 @@ class MeasuresPublic(BaseModel):
 
 
 class TrendPointPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     as_of: date
-    register: int
+    register_: int = Field(ge=0, alias="register")
     all_six: int
     percent: float | None
 

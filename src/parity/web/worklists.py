@@ -52,7 +52,9 @@ def practice_worklist(request: Request, actor: Actor, code: str, measure_id: str
     if status is None:
         status = state.results.status(measure_id, as_of).iloc[0:0]
     status = scope.filter_patients(status)
-    full = worklist(status, state.results.patients(), measure, as_of)
+    people = state.results.patients()
+    people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
+    full = worklist(status, people, measure, as_of)
     rows = apply_filter(full, filters)
     record(state.db, actor, action, resource, "allowed", f"{len(rows)} patients; {measure_id}; as_of {as_of}")
     return PracticeWorklist(code, practice["org_name"], rows, len(full), worklist_summary(full))

@@ -1,5 +1,6 @@
-// Parity's page behaviour. Loaded as an ES module (<script type="module">), after the vendored Vega bundle
-// (a classic script with `defer`), so window.vegaEmbed exists by the time this runs.
+// Parity's page behaviour. Loaded as an ES module (<script type="module">) from base.html. It imports
+// NHS.UK frontend's JavaScript and, only on pages that have charts, loads the vendored Vega bundle (880 KiB)
+// from beside itself (unless the page already included it).
 //
 // The app's Content-Security-Policy is `script-src 'self'`: no inline scripts and no eval. Chart specs
 // therefore travel as inert JSON (<script type="application/json">) and are drawn here, and Vega runs with
@@ -18,9 +19,25 @@ const EMBED_OPTIONS = {
   ast: true
 }
 
+const VEGA_BUNDLE = new URL('./vendor/vega/vega-bundle.js', import.meta.url).href
+
+/** Load the Vega bundle (a classic script that sets window.vegaEmbed) once. */
+function loadVega () {
+  if (typeof window.vegaEmbed === 'function') return Promise.resolve()
+  return new Promise((resolve) => {
+    const script = document.createElement('script')
+    script.src = VEGA_BUNDLE
+    // Resolve on failure too: each chart then shows its fallback message.
+    script.onload = script.onerror = () => resolve()
+    document.head.appendChild(script)
+  })
+}
+
 /** Draw every chart whose spec is on the page; mark each target with data-rendered when done. */
 async function renderCharts () {
   const specs = document.querySelectorAll('script[type="application/json"].parity-chart-spec')
+  if (specs.length === 0) return
+  await loadVega()
   const jobs = Array.from(specs, async (el) => {
     const target = document.getElementById(el.dataset.target)
     if (!target) {
