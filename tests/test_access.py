@@ -448,7 +448,7 @@ class FakeClock:
 
 def test_throttle_locks_after_five_failures_and_expires() -> None:
     clock = FakeClock()
-    t = LoginThrottle(max_failures=5, window_seconds=900, clock=clock)
+    t = LoginThrottle(max_failures=5, window_seconds=900, clock=clock, max_failures_per_address=5)
     for _ in range(4):
         t.check("ivy", "10.0.0.1")
         t.failure("ivy", "10.0.0.1")
@@ -467,7 +467,7 @@ def test_throttle_locks_after_five_failures_and_expires() -> None:
 
 def test_throttle_success_clears_username_only() -> None:
     clock = FakeClock()
-    t = LoginThrottle(clock=clock)
+    t = LoginThrottle(clock=clock, max_failures_per_address=5)
     for _ in range(5):
         t.failure("jack", "10.0.0.1")
     t.success("jack", "10.0.0.1")
@@ -566,3 +566,14 @@ def test_cli_users_tokens_and_audit(cli_db: str) -> None:
 def test_cli_missing_database_is_an_error(tmp_path: object) -> None:
     result = CliRunner().invoke(_cli(), ["users", "list", "--database", f"{tmp_path}/missing.duckdb"])
     assert isinstance(result.exception, ParityError) and exit_code_for(result.exception) == 3
+
+
+def test_throttle_address_limit_is_higher_than_the_account_limit() -> None:
+    """A practice behind one NAT address: colleagues' typos must not lock everyone out."""
+    t = LoginThrottle(clock=FakeClock())
+    for i in range(49):
+        t.failure(f"user{i}", "10.0.0.1")
+    t.check("someone-else", "10.0.0.1")
+    t.failure("user49", "10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        t.check("someone-else", "10.0.0.1")

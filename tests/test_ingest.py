@@ -557,8 +557,7 @@ def test_replace_then_append(any_db, tmp_path):
     assert second.counts == {"patients": 1, "registrations": 1, "events": 3, "medications": 0}
     assert second.skipped == {"patients": 1, "registrations": 1, "events": 1, "medications": 0}
     assert [any_db.count(t) for t in EXTRACT_TABLES] == [5, 5, 7, 2]
-    assert any_db.execute("SELECT count(*) FROM events WHERE nhs_number = %s" if any_db.kind == "postgres"
-                          else "SELECT count(*) FROM events WHERE nhs_number = ?", [P5])[0][0] == 2
+    assert any_db.execute("SELECT count(*) FROM events WHERE nhs_number = ?", [P5])[0][0] == 2
     loads = any_db.execute("SELECT load_id, mode, events FROM loads ORDER BY loaded_at")
     assert loads == [(first.load_id, "replace", 4), (second.load_id, "append", 3)]
 

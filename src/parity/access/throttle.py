@@ -28,10 +28,13 @@ class LoginThrottle:
     """
 
     def __init__(self, max_failures: int = 5, window_seconds: float = 900,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if max_failures < 1 or window_seconds <= 0:
+                 clock: Callable[[], float] = time.monotonic, max_failures_per_address: int = 50) -> None:
+        if max_failures < 1 or window_seconds <= 0 or max_failures_per_address < 1:
             raise ValueError("max_failures must be >= 1 and window_seconds > 0")
         self.max_failures = max_failures
+        # A whole practice often signs in from one NAT address, so the address limit is higher than
+        # the per-account one: it stops spraying many accounts, not colleagues mistyping.
+        self.max_failures_per_address = max_failures_per_address
         self.window_seconds = window_seconds
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
@@ -41,7 +44,7 @@ class LoginThrottle:
         """Raise ``TooManyAttempts`` (with ``retry_after`` seconds) if the username or address is locked out."""
         with self._lock:
             now = self._clock()
-            wait = max((self._wait(key, now) for key in self._keys(username, ip)), default=0.0)
+            wait = max((self._wait(key, now, limit) for key, limit in self._keys(username, ip)), default=0.0)
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             raise TooManyAttempts(f"too many failed sign-in attempts; try again in {retry_after} seconds",
@@ -53,12 +56,12 @@ class LoginThrottle:
             now = self._clock()
             if len(self._failures) > _SWEEP_ABOVE:
                 self._sweep(now)
-            for key in self._keys(username, ip):
+            for key, limit in self._keys(username, ip):
                 q = self._failures.setdefault(key, deque())
                 self._prune(q, now)
                 q.append(now)
-                # Only the newest max_failures matter for the decision.
-                while len(q) > self.max_failures:
+                # Only the newest `limit` failures matter for the decision.
+                while len(q) > limit:
                     q.popleft()
 
     def success(self, username: str, ip: str | None) -> None:
@@ -69,27 +72,27 @@ class LoginThrottle:
             self._failures.pop(_user_key(username), None)
 
     # -- internals -------------------------------------------------------------------------------
-    def _keys(self, username: str, ip: str | None) -> list[str]:
-        keys = [_user_key(username)]
+    def _keys(self, username: str, ip: str | None) -> list[tuple[str, int]]:
+        keys = [(_user_key(username), self.max_failures)]
         if ip:
-            keys.append(f"ip:{ip}")
+            keys.append((f"ip:{ip}", self.max_failures_per_address))
         return keys
 
     def _prune(self, q: deque[float], now: float) -> None:
         while q and q[0] <= now - self.window_seconds:
             q.popleft()
 
-    def _wait(self, key: str, now: float) -> float:
+    def _wait(self, key: str, now: float, limit: int) -> float:
         q = self._failures.get(key)
         if not q:
             return 0.0
         self._prune(q, now)
-        if len(q) < self.max_failures:
+        if len(q) < limit:
             if not q:
                 del self._failures[key]
             return 0.0
         # Locked until enough of the oldest failures leave the window to drop below the limit.
-        return q[len(q) - self.max_failures] + self.window_seconds - now
+        return q[len(q) - limit] + self.window_seconds - now
 
     def _sweep(self, now: float) -> None:
         for key in list(self._failures):

@@ -28,10 +28,11 @@ def write_practices(db: Database) -> int:
     missing.
     """
     data = practices_arrow()
-    # Database has no public "in transaction" flag; a nested transaction() raises RuntimeError.
-    in_transaction = db.in_transaction
-    scope = contextlib.nullcontext(db) if in_transaction else db.transaction()
-    with scope:
-        db.execute(TABLES["practices"].ddl())
-        db.execute("DELETE FROM practices")
-        return insert_arrow(db, "practices", data)
+    # Join the caller's transaction or open one. Read the flag under db.lock: otherwise another
+    # thread's open transaction could be mistaken for ours (and its statements interleaved).
+    with db.lock:
+        scope = contextlib.nullcontext(db) if db.in_transaction else db.transaction()
+        with scope:
+            db.execute(TABLES["practices"].ddl())
+            db.execute("DELETE FROM practices")
+            return insert_arrow(db, "practices", data)
