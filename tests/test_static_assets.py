@@ -161,6 +161,7 @@ class Watch:
     requested: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
 
@@ -180,6 +181,8 @@ def _watched_page(chromium: Any) -> tuple[Any, Watch]:
     context.route("**/*", route)
     page.on("request", lambda req: watch.requested.append(req.url))
     page.on("console", lambda msg: watch.errors.append(msg.text) if msg.type == "error" else None)
+    # Vega-Lite reports a spec it has to correct (a dropped channel, an invalid property) as a console warning.
+    page.on("console", lambda msg: watch.warnings.append(msg.text) if msg.type == "warning" else None)
     page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
     page.on("response", lambda resp: watch.failed.append(f"{resp.status} {resp.url}") if resp.status >= 400 else None)
     return page, watch
@@ -194,11 +197,16 @@ def test_page_renders_charts_offline_under_csp(chromium: Any, server: str) -> No
     # The trend chart drew its data and its standards: line, points, and the two labelled rules.
     svg_html = page.inner_html("#trend")
     assert "Standard 60%" in svg_html and "Standard 75%" in svg_html
+    # Tooltips evaluate Vega expressions too, through the interpreter.
+    page.locator("#trend svg [aria-roledescription='point']").nth(2).hover()
+    page.wait_for_selector("#vg-tooltip-element.visible", timeout=5_000)
+    assert "28 Mar 2026" in page.inner_text("#vg-tooltip-element")
 
     page.wait_for_load_state("networkidle")
     assert watch.blocked == [], f"requests left 127.0.0.1: {watch.blocked}"
     assert all(urlsplit(u).hostname == "127.0.0.1" for u in watch.requested if not u.startswith("data:"))
     assert watch.errors == [], watch.errors
+    assert watch.warnings == [], watch.warnings
     assert watch.failed == [], watch.failed
     assert any(u.endswith("/static/vendor/vega/vega-bundle.js") for u in watch.requested)
     assert any(u.endswith("/static/vendor/nhsuk/nhsuk-frontend.min.css") for u in watch.requested)

@@ -118,25 +118,34 @@ def trend_chart(
     Returns:
         A Vega-Lite v6 spec (JSON-serialisable dict) with the data inline.
     """
-    values = [
-        {"period": _clean(r["period"]), "percent": _clean(r["percent"]), "label": str(r["label"])} for r in rows
-    ]
+    values = []
+    for r in rows:
+        period = _clean(r["period"])
+        values.append({
+            "period": period,
+            # The tooltip shows this ready-made label: Vega-Lite 6.4 compiles a UTC-formatted temporal tooltip to
+            # utc(), Vega's date constructor, and shows NaN.
+            "period_label": _fmt_day(period),
+            "percent": _clean(r["percent"]),
+            "label": str(r["label"]),
+        })
     series = list(dict.fromkeys(v["label"] for v in values))
     colour = {"field": "label", "type": "nominal", "title": None, "sort": series}
     # Periods are calendar dates: read and show them in UTC so a browser west of Greenwich does not shift
-    # 31 March to 30 March.
+    # 31 March to 30 March. One tick a month (or every few months on a long series), never a repeated month.
     x = {
         "field": "period",
         "type": "temporal",
         "title": None,
         "scale": {"type": "utc"},
         # With a UTC scale Vega formats axis labels in UTC by itself (a formatType here would drop the format).
-        "axis": {"format": "%b %Y", "labelOverlap": True},
+        "axis": {"format": "%b %Y", "labelOverlap": True,
+                 "tickCount": {"interval": "month", "step": _month_step([v["period"] for v in values])}},
     }
     y = _percent_axis("percent", "% of register")
     tooltip = [
         {"field": "label", "type": "nominal", "title": "Measure"},
-        {"field": "period", "type": "temporal", "title": "Period ending", "format": "%-d %b %Y", "formatType": "utc"},
+        {"field": "period_label", "type": "nominal", "title": "Period ending"},
         {"field": "percent", "type": "quantitative", "title": "% of register", "format": ".1f"},
     ]
     spec = _base(description or "Percentage of the register over time, with the national standards.")
@@ -264,7 +273,7 @@ def funnel_chart(
                 limit_values.append({"n": n, "limit": kind, "side": side, "line": f"{kind} {side}", "value": value})
 
     x = {"field": "register", "type": "quantitative", "title": "Patients on the SMI register",
-         "scale": {"zero": True}, "axis": {"format": ",d"}}
+         "scale": {"zero": True}, "axis": {"format": ",d", "tickCount": 8, "labelOverlap": True}}
     y = _percent_axis("percent", "% of register")
     centre_value = _clean(centre)
     spec = _base(description or "Funnel plot of each area's percentage against its register size.")
@@ -390,21 +399,44 @@ def _fmt_pct(value: float) -> str:
     return f"{value:g}%"
 
 
-def _clean(value: Any) -> Any:
-    """A value safe for JSON: dates as ISO strings, NaN/NA as None, numpy/Decimal numbers as Python numbers."""
+def _fmt_day(value: Any) -> str | None:
+    """'2026-03-31' -> '31 Mar 2026' (NHS.UK style); anything unparseable is shown as it is."""
     if value is None:
         return None
+    try:
+        day = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return f"{day.day} {day:%b %Y}"
+
+
+def _month_step(periods: Sequence[Any]) -> int:
+    """Months between x-axis ticks: 1, 2, 3, 6 or 12, so a series of any length gets at most about 12 ticks."""
+    months = []
+    for p in periods:
+        try:
+            d = date.fromisoformat(str(p)[:10])
+        except ValueError:
+            continue
+        months.append(d.year * 12 + d.month)
+    span = max(months) - min(months) if months else 0
+    return next((step for step in (1, 2, 3, 6) if span / step <= 12), 12)
+
+
+def _clean(value: Any) -> Any:
+    """A value safe for JSON: dates as ISO strings, NaN/NA as None, numpy/Decimal numbers as Python numbers."""
+    # pandas missing values (checked by name, so this module does not import pandas); NaT is a datetime.
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    item = getattr(value, "item", None)  # numpy scalars (including datetime64) to Python values
+    if callable(item) and not isinstance(value, (str, bytes, datetime, date)):
+        value = item()
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         value = float(value)
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item) and not isinstance(value, (str, bytes)):
-        value = item()
     if isinstance(value, float) and math.isnan(value):
-        return None
-    if type(value).__name__ in ("NAType", "NaTType"):  # pandas missing values, without importing pandas
         return None
     return value
