@@ -160,9 +160,9 @@ the internet. Regenerate with `scripts/vendor_assets.sh` (do not edit these file
 | vega-lite (inside the bundle) | {v["vega_lite"]} | BSD-3-Clause (`vega/LICENSE.vega-lite`) | | |
 | vega-embed (inside the bundle) | {v["vega_embed"]} | BSD-3-Clause (`vega/LICENSE.vega-embed`) | | |
 
-The Vega bundle also contains the libraries those depend on (d3 modules, ISC; vega-tooltip, vega-themes,
-vega-schema-url-parser, BSD-3-Clause; json-stringify-pretty-compact, MIT; lodash.debounce, MIT), as bundled by
-vl-convert.
+The Vega bundle also contains the libraries those depend on, among them d3 modules (ISC), vega-tooltip and
+vega-themes (BSD-3-Clause), fast-json-patch, json-stringify-pretty-compact and lodash.debounce (MIT), as bundled
+by vl-convert.
 
 ## How they were produced
 
@@ -180,8 +180,11 @@ vl-convert.
   the bundler; Parity only uses `vegaEmbed`.) The `$schema` and editor URLs inside it are strings only and are
   never fetched. Licence files come from `npm pack` of the same versions of vega, vega-lite and vega-embed.
   `vega/versions.json` records the versions read from vl-convert.
-- **Content-Security-Policy**: charts are embedded with `{{ast: true}}`, which makes vega-embed use its bundled
-  expression interpreter instead of `new Function`, so no `'unsafe-eval'` is needed.
+- **Content-Security-Policy**: `static/parity.js` embeds charts with `{{ast: true}}`, which makes vega-embed use its
+  bundled expression interpreter instead of `new Function`, so no `'unsafe-eval'` is needed (without it Chromium
+  refuses with an EvalError under `script-src 'self'`). It loads `vega/vega-bundle.js` only on pages that have
+  charts. `tests/test_static_assets.py` checks all of this in Chromium: the charts render under the app's policy
+  with every request that is not to 127.0.0.1 aborted, and none is attempted.
 """
 with open(os.path.join(vendor, "SOURCES.md"), "w", encoding="utf-8") as fh:
     fh.write(text)
