@@ -88,7 +88,8 @@ def test_worklist_filters_and_paging(client: TestClient, world: WebWorld) -> Non
 @pytest.mark.parametrize(("url", "status"), [
     ("/api/v1/measures?level=ward", 422),
     ("/api/v1/measures?measure=nope", 422),
-    ("/api/v1/measures?as_of=2026-13-01", 400),
+    ("/api/v1/measures?as_of=2026-13-01", 422),
+    ("/api/v1/measures?as_of=1999-12-31", 400),
     ("/api/v1/measures?as_of=2099-01-01", 400),
     ("/api/v1/organisations/icb/NOPE/trend", 404),
     ("/api/v1/no-such-thing", 404),

@@ -103,7 +103,8 @@ def test_unknown_organisation_and_bad_parameters(client: TestClient, world: WebW
     assert client.get("/orgs/icb/NOPE").status_code == 404
     assert client.get("/orgs/ward/X").status_code == 400
     r = client.get(f"/orgs/icb/{world.icb}?as_of=yesterday")
-    assert r.status_code == 400 and "as_of must be a date" in r.text
+    assert r.status_code == 422 and "query.as_of: Input should be a valid date" in r.text
+    assert client.get(f"/orgs/icb/{world.icb}?as_of=2099-03-31").status_code == 400
 
 
 def test_practice_user_worklist_page_and_patient_page(client: TestClient, world: WebWorld) -> None:

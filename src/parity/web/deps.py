@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from parity.access import Actor, Role, Scope, get_user, resolve_token, scope_for
-from parity.dates import latest_quarter_end, parse_date
+from parity.dates import latest_quarter_end
 from parity.errors import AuthenticationError, ConfigurationError, NotFound, PermissionDenied
 from parity.web.security import SESSION_USER, csrf_token
+
+EARLIEST_AS_OF = date(2000, 1, 1)
 
 
 def get_state(request: Request) -> Any:
@@ -67,16 +69,21 @@ def today(request: Request) -> date:
     return pinned or date.today()
 
 
-def reporting_date(request: Request, as_of: str | None = None) -> date:
-    """``as_of`` from the query string (YYYY-MM-DD), default the latest quarter end before today."""
-    if as_of:
-        day = parse_date(as_of, "as_of")
-        if day > today(request):
-            raise ConfigurationError("as_of cannot be in the future")
-        if day.year < 2000:
-            raise ConfigurationError("as_of must be in the year 2000 or later")
-        return day
-    return latest_quarter_end(today(request))
+def reporting_date(
+    request: Request,
+    as_of: Annotated[date | None, Query(description="Reporting date, YYYY-MM-DD, from 2000-01-01 to today "
+                                                    "(default: the latest quarter end before today)")] = None,
+) -> date:
+    """The reporting date asked for, default the latest quarter end before today."""
+    if as_of is None:
+        return latest_quarter_end(today(request))
+    # Refused rather than computed: a future date means nothing here, and every new date costs an
+    # engine run, so the range is bounded.
+    if as_of > today(request):
+        raise ConfigurationError("as_of cannot be after today")
+    if as_of < EARLIEST_AS_OF:
+        raise ConfigurationError(f"as_of cannot be before {EARLIEST_AS_OF.isoformat()}")
+    return as_of
 
 
 def actor_scope(request: Request, actor: Actor, as_of: date) -> Scope:
