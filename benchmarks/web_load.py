@@ -558,15 +558,15 @@ def load_phase(base: str, cookies: dict[str, str], tokens: dict[str, str], targe
                 out.append(fetch(ids, rng.choice(targets[key]), t_zero)[0])
         except BaseException as exc:  # noqa: BLE001 - reported after the join
             failures.append(exc)
-            with contextlib.suppress(threading.BrokenBarrierError):
-                ready.abort()
+            ready.abort()
         finally:
             ids.close()
 
     threads = [threading.Thread(target=worker, args=(i,), name=f"client-{i}") for i in range(clients)]
     for th in threads:
         th.start()
-    ready.wait()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a client failed: reported below
+        ready.wait()
     for th in threads:
         th.join()
     on_end()
@@ -612,6 +612,14 @@ def fmt_s(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f} s"
 
 
+def fmt_ratio(baseline: float | None, figure: float | None) -> str:
+    """``baseline ÷ figure`` as ``N×`` (one decimal below 10)."""
+    if not baseline or not figure:
+        return "–"
+    x = baseline / figure
+    return f"{x:.1f}×" if x < 10 else f"{x:,.0f}×"
+
+
 def verdict(p95: float | None) -> str:
     """PASS or **FAIL** against the 150 ms target, with the margin."""
     if p95 is None or p95 != p95:
@@ -654,19 +662,30 @@ def render(r: dict[str, Any]) -> str:
     add("")
     add("### Per URL type (load phase)")
     add("")
-    add("| URL type | share | example | requests | median | p95 | p99 | max | req/s | body (median) |")
-    add("|---|---|---|---|---|---|---|---|---|---|")
+    add(f"\"1 client\" is the median of {r['solo_passes']} warm passes over every URL of the type, one request at "
+        "a time, before the load phase: roughly the server's time per request, which concurrent clients queue for.")
+    add("")
+    add("| URL type | share | example | 1 client | requests | median | p95 | p99 | max | req/s | body |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|")
     for t in MIX:
         s = per_type.get(t.key)
         if not s or not s["count"]:
             continue
-        add(f"| {t.label} | {t.weight}% | `{r['examples'][t.key]}` | {s['count']:,} | {fmt_ms(s['median'])} | "
-            f"{fmt_ms(s['p95'])} | {fmt_ms(s['p99'])} | {fmt_ms(s['max'])} | {s['rps']:.1f} | "
-            f"{s['bytes_median'] / 1000:.0f} kB |")
+        add(f"| {t.label} | {t.weight}% | `{r['examples'][t.key]}` | {fmt_ms(r['solo'].get(t.key))} | "
+            f"{s['count']:,} | {fmt_ms(s['median'])} | {fmt_ms(s['p95'])} | {fmt_ms(s['p99'])} | {fmt_ms(s['max'])} | "
+            f"{s['rps']:.1f} | {s['bytes_median'] / 1000:.0f} kB |")
     for key, label in (("page", "**all pages**"), ("api", "**all API**"), ("all", "**all**")):
         g = groups[key]
-        add(f"| {label} | | | {g['count']:,} | {fmt_ms(g['median'])} | {fmt_ms(g['p95'])} | {fmt_ms(g['p99'])} | "
-            f"{fmt_ms(g['max'])} | {g['rps']:.1f} | |")
+        add(f"| {label} | | | | {g['count']:,} | {fmt_ms(g['median'])} | {fmt_ms(g['p95'])} | "
+            f"{fmt_ms(g['p99'])} | {fmt_ms(g['max'])} | {g['rps']:.1f} | |")
+    add("")
+    srv = r["server"]
+    per_request = 1000 * srv["cpu_load"] / max(1, groups["all"]["count"])
+    add(f"Server CPU per request in the load phase: **{per_request:.0f} ms** ({srv['cpu_load']:.0f} s of CPU for "
+        f"{groups['all']['count']:,} requests, {srv['cpu_load'] / r['wall']:.2f} cores on average). One uvicorn "
+        "process runs Python on one core at a time, so with a closed loop the median latency is about "
+        f"clients × CPU per request: {a['clients']} × {per_request:.0f} ms = {a['clients'] * per_request:.0f} ms "
+        f"(measured {fmt_ms(groups['all']['median'])}).")
     add("")
     add("### Against the baseline (same run)")
     add("")
@@ -678,9 +697,9 @@ def render(r: dict[str, Any]) -> str:
         "builds the in-memory indexes; the first request of all also pays for everything shared). Warm figures are "
         "from the load phase, with 20 clients.")
     add("")
-    add("| request | no cache (engine) | first request, cold server | warm median | warm p95 | "
-        "no cache ÷ warm median | no cache ÷ warm p95 |")
-    add("|---|---|---|---|---|---|---|")
+    add(f"| request | no cache (engine) | first request, cold server | 1 client | {a['clients']} clients: median | "
+        f"p95 | no cache ÷ 1 client | no cache ÷ p95 with {a['clients']} clients |")
+    add("|---|---|---|---|---|---|---|---|")
     rows = [
         ("ICB page (organisation page: 8 quarterly + 12 monthly trend points)",
          "trend_all", f"`trend_all`, {b['page_dates']} dates, all levels", "page_icb"),
@@ -694,10 +713,10 @@ def render(r: dict[str, Any]) -> str:
     for label, key, how, tkey in rows:
         base = statistics.median(b[key]) * 1000
         s = per_type.get(tkey, {})
-        ratio_med = f"{base / s['median']:,.0f}×" if s.get("median") else "–"
-        ratio_p95 = f"{base / s['p95']:,.0f}×" if s.get("p95") else "–"
-        add(f"| {label} | {fmt_s(base / 1000)} ({how}) | {fmt_ms(cold.get(tkey))} | {fmt_ms(s.get('median'))} | "
-            f"{fmt_ms(s.get('p95'))} | {ratio_med} | {ratio_p95} |")
+        solo = r["solo"].get(tkey)
+        add(f"| {label} | {fmt_s(base / 1000)} ({how}) | {fmt_ms(cold.get(tkey))} | {fmt_ms(solo)} | "
+            f"{fmt_ms(s.get('median'))} | {fmt_ms(s.get('p95'))} | {fmt_ratio(base, solo)} | "
+            f"{fmt_ratio(base, s.get('p95'))} |")
     add("")
     add("First request of each URL type in the warm-up (in the order sent): "
         + ", ".join(f"{TYPES[k].label} {fmt_ms(v)}" for k, v in cold.items()) + ".")
@@ -722,7 +741,6 @@ def render(r: dict[str, Any]) -> str:
         f"({o['register']:,} registered) in PCN {o['pcn']}; the mix also uses {len(o['icb_practices']) - 1} other "
         f"practices, {len(o['icb_pcns']) - 1} PCNs and {len(o['icb_sub_icbs']) - 1} sub-ICBs of that ICB and "
         f"{r['patient_pages']} patients of the busiest practice's worklist.")
-    srv = r["server"]
     add(f"- Server peak RSS (psutil, sampled every 0.1 s, whole run): **{srv['peak_rss'] / 1e9:.2f} GB** "
         f"(after warm-up {srv['rss_after_warmup'] / 1e9:.2f} GB). Server CPU in the load phase "
         f"{srv['cpu_load']:.0f} s of {r['wall']:.0f} s wall ({srv['cpu_load'] / r['wall']:.2f} cores); "
@@ -771,6 +789,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--reuse-db", action="store_true",
                    help="skip the load if the database exists (for investigation; the precompute time is then unknown)")
     p.add_argument("--baseline-repeats", type=int, default=3, help="runs of each no-cache engine step (default 3)")
+    p.add_argument("--solo-passes", type=int, default=3,
+                   help="one-client passes over every URL after the warm-up (default 3)")
     p.add_argument("--strict", action="store_true", help="exit 3 when a p95 target is missed")
     p.add_argument("--patients", type=int, default=30, help="patients of the practice worklist used for patient pages")
     args = p.parse_args(argv)
@@ -822,23 +842,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("warm-up: every URL once, one at a time")
         try:
             warm = warm_up(ids, targets, rng, args.patients)
+            log(f"one client: every URL {args.solo_passes} more time(s), one at a time")
+            solo = solo_passes(ids, targets, args.solo_passes)
         finally:
             ids.close()
         rss_after_warmup = watcher.sample()
         cold: dict[str, float] = {}
         for s in warm:
             cold.setdefault(s.type, s.ms)
-        bad = [s for s in warm if s.status != 200]
+        bad = [s for s in (*warm, *solo) if s.status != 200]
         for s in bad[:10]:
             log(f"  warm-up: {s.status} for {s.path}")
         log(f"  {len(warm)} URLs, {len(bad)} not 200; first request: "
             + ", ".join(f"{k} {v:.0f} ms" for k, v in cold.items()))
 
         log(f"load: {args.clients} clients, closed loop, {args.seconds:.0f} s")
+        snap: dict[str, tuple[tuple[float, float, float], float, float]] = {}
+
+        def snapshot(name: str) -> Callable[[], None]:
+            return lambda: snap.__setitem__(name, (cpu_snapshot(), watcher.cpu_seconds(), time.process_time()))
+
         load_avg_before = os.getloadavg()
-        cpu0, srv_cpu0, own_cpu0 = cpu_snapshot(), watcher.cpu_seconds(), time.process_time()
-        samples, wall = load_phase(base, cookies, tokens, targets, args.clients, args.seconds, args.seed)
-        cpu1, srv_cpu1, own_cpu1 = cpu_snapshot(), watcher.cpu_seconds(), time.process_time()
+        samples, wall = load_phase(base, cookies, tokens, targets, args.clients, args.seconds, args.seed,
+                                   snapshot("start"), snapshot("end"))
+        (cpu0, srv_cpu0, own_cpu0), (cpu1, srv_cpu1, own_cpu1) = snap["start"], snap["end"]
         watcher.sample()
     report["machine"]["load_average"] = load_avg_before
     report["machine"]["load_average_end"] = os.getloadavg()
@@ -855,6 +882,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["patient_pages"] = len(targets["page_patient"])
     report["examples"] = {k: (v[0].path if v else "") for k, v in targets.items()}
     report["per_type"] = {t.key: stats([s for s in samples if s.type == t.key], wall) for t in MIX}
+    report["solo"] = {t.key: statistics.median(x) for t in MIX if (x := [s.ms for s in solo if s.type == t.key])}
+    report["solo_passes"] = args.solo_passes
     report["groups"] = {
         "page": stats([s for s in samples if TYPES[s.type].kind == "page"], wall),
         "api": stats([s for s in samples if TYPES[s.type].kind == "api"], wall),
@@ -865,7 +894,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"  load: {s.status} for {s.path}")
 
     (args.workdir / "web_results.json").write_text(json.dumps(jsonable({
-        **report, "warmup": [s.__dict__ for s in warm],
+        **report, "warmup": [s.__dict__ for s in warm], "solo_samples": [s.__dict__ for s in solo],
         "samples": [[s.type, round(s.start, 4), round(s.ms, 3), s.status] for s in samples]}), indent=1))
     section = render(report)
     write_section(args.out, section)
