@@ -165,3 +165,18 @@ def test_security_headers(client: TestClient, world: WebWorld) -> None:
     assert r.headers["x-frame-options"] == "DENY"
     found = re.findall(r"(?:src|href)=\"https?://[^\"]*", r.text)
     assert not found  # nothing loads from elsewhere
+
+
+def test_trust_caseload_page(client: TestClient, world: WebWorld) -> None:
+    from parity.access import trust_caseload
+
+    login(client, "trust1")
+    r = client.get(f"/caseload{Q}")
+    assert r.status_code == 200
+    with open_database(world.url, create=False) as db:
+        caseload = trust_caseload(db, world.trust, AS_OF)
+    listed = set(re.findall(r'href="/patients/(\d{10})\?', r.text))
+    assert listed and listed <= caseload
+    client.cookies.clear()
+    login(client, "practice1")
+    assert client.get(f"/caseload{Q}").status_code == 403

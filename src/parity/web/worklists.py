@@ -58,3 +58,23 @@ def practice_worklist(request: Request, actor: Actor, code: str, measure_id: str
     rows = apply_filter(full, filters)
     record(state.db, actor, action, resource, "allowed", f"{len(rows)} patients; {measure_id}; as_of {as_of}")
     return PracticeWorklist(code, practice["org_name"], rows, len(full), worklist_summary(full))
+
+
+def caseload_worklist(request: Request, actor: Actor, measure_id: str, as_of: date,
+                      filters: WorklistFilter) -> PracticeWorklist:
+    """A trust user's caseload as one worklist across practices (audited as ``view_caseload``)."""
+    state = get_state(request)
+    views.check_measure(measure_id)
+    scope = actor_scope(request, actor, as_of)
+    if scope.caseload is None:
+        record(state.db, actor, "view_caseload", "caseload", "denied", "not a trust user")
+        raise PermissionDenied("only mental-health trust users have a caseload")
+    status = scope.filter_patients(state.results.status(measure_id, as_of))
+    people = state.results.patients()
+    people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
+    full = worklist(status, people, state.results.measure(measure_id), as_of)
+    rows = apply_filter(full, filters)
+    record(state.db, actor, "view_caseload", f"caseload/{actor.org_code}", "allowed",
+           f"{len(rows)} patients; {measure_id}; as_of {as_of}")
+    return PracticeWorklist(actor.org_code or "", f"Caseload of {actor.org_code}", rows, len(full),
+                            worklist_summary(full))

@@ -15,7 +15,7 @@ from parity.reports.export import to_csv_bytes, to_xlsx_bytes, worklist_export_f
 from parity.reports.worklist import WorklistFilter
 from parity.web import views
 from parity.web.deps import ActorDep, AsOfDep, base_context, get_state
-from parity.web.worklists import practice_worklist
+from parity.web.worklists import caseload_worklist, practice_worklist
 
 router = APIRouter(tags=["practices"], include_in_schema=False)
 PAGE_SIZE = 100
@@ -58,6 +58,27 @@ def worklist_page(request: Request, code: str, actor: ActorDep, as_of: AsOfDep, 
         rows=rows, shown=len(wl.rows), total=wl.total, summary=wl.summary, filters=filters, measure=measure,
         measures=views.MEASURES, measure_obj=m, as_of=as_of, page=page, pages=max(1, -(-len(wl.rows) // PAGE_SIZE)),
         query=query, breadcrumbs=crumbs, page_size=PAGE_SIZE,
+    )
+    return state.templates.TemplateResponse(request, "worklist.html", ctx)
+
+
+@router.get("/caseload", response_class=HTMLResponse)
+def caseload_page(request: Request, actor: ActorDep, as_of: AsOfDep, filters: FilterDep,
+                  measure: MeasureQuery = "phsmi", page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    """A trust user's caseload: the worklist of every patient the trust recorded an event for in the
+    last 24 months, wherever they are registered."""
+    state = get_state(request)
+    wl = caseload_worklist(request, actor, measure, as_of, filters)
+    start = (page - 1) * PAGE_SIZE
+    params = dict(request.query_params)
+    params.pop("page", None)
+    ctx = base_context(
+        request, actor, title=wl.practice_name, code=wl.practice_code, practice_name=wl.practice_name,
+        rows=wl.rows.iloc[start:start + PAGE_SIZE].to_dict(orient="records"), shown=len(wl.rows), total=wl.total,
+        summary=wl.summary, filters=filters, measure=measure, measures=views.MEASURES,
+        measure_obj=state.results.measure(measure), as_of=as_of, page=page,
+        pages=max(1, -(-len(wl.rows) // PAGE_SIZE)), query=urlencode(params), breadcrumbs=[], page_size=PAGE_SIZE,
+        caseload=True,
     )
     return state.templates.TemplateResponse(request, "worklist.html", ctx)
 
