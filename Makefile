@@ -35,6 +35,7 @@ test: apt $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/web_load.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

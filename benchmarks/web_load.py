@@ -701,7 +701,7 @@ def render(r: dict[str, Any]) -> str:
         f"p95 | no cache ÷ 1 client | no cache ÷ p95 with {a['clients']} clients |")
     add("|---|---|---|---|---|---|---|---|")
     rows = [
-        ("ICB page (organisation page: 8 quarterly + 12 monthly trend points)",
+        ("ICB page (an organisation page: 8 quarterly and 12 monthly trend points)",
          "trend_all", f"`trend_all`, {b['page_dates']} dates, all levels", "page_icb"),
         ("region overview page", "trend_all", "`trend_all`, as above", "page_region"),
         ("variation page", "aggregate_all", "`aggregate_all`, one date", "page_variation"),
@@ -726,7 +726,8 @@ def render(r: dict[str, Any]) -> str:
     counts = d["counts"]
     add(f"- Data: {counts['patients']:,} patients, {counts['registrations']:,} registrations, "
         f"{counts['events']:,} events, {counts['medications']:,} medications "
-        f"(extract {'reused' if d['extract_reused'] else 'generated'}: {d['extract_summary']}).")
+        f"({d['extract_summary'].split('; wrote')[0]}; extract "
+        f"{'reused, generated' if d['extract_reused'] else 'generated'} in {fmt_s(d['extract_seconds'])}).")
     add(f"- `parity load`: {fmt_s(d['load']['seconds'])} in all (validate, load, then precompute); "
         f"precompute (`ResultStore.refresh`): **{fmt_s(d['load']['precompute_seconds'])}** — "
         f"\"{d['load']['refresh_summary']}\". DuckDB file {d['load']['db_bytes'] / 1e9:.2f} GB.")
@@ -828,7 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tokens = create_users(db_path, orgs)
         (args.workdir / "identities.json").write_text(json.dumps({"tokens": tokens}))
     report["data"] = {"counts": orgs.counts, "extract_reused": reused, "extract_summary": meta.get("summary", ""),
-                      "load": load}
+                      "extract_seconds": meta.get("seconds"), "load": load}
     report["orgs"] = jsonable(orgs.__dict__)
 
     # 3. No-cache baseline (in this process; the database is closed again before the server opens it).
