@@ -734,18 +734,19 @@ def render(r: dict[str, Any]) -> str:
     add("- Cache refresh: `parity load` (and `parity refresh`) calls `ResultStore.refresh`, which recomputes the "
         "default reporting dates (latest quarter end, the 8 quarter ends and 12 month ends before it, for `phsmi` "
         "and `qof-mh021`, plus patient status on the latest date) into the `result_cache` table under the new "
-        "data version (a fingerprint of the `loads` table) and deletes older versions. A running server re-reads "
-        "the data version at most every 2 s and drops its in-memory copies when it changes; other dates are "
-        "computed on first request and stored.")
+        "data version (a fingerprint of the `loads` table) and deletes older versions. A server re-reads the data "
+        "version at most every 2 s and drops its in-memory copies when it changes (on PostgreSQL a load by another "
+        "process is picked up without a restart; a DuckDB file takes one writer, so there the server is stopped "
+        "for the load and starts warm from `result_cache`); other dates are computed on first request and stored.")
     o = r["orgs"]
     add(f"- Organisations: region {o['region']}, ICB {o['icb']}, busiest practice {o['practice']} "
         f"({o['register']:,} registered) in PCN {o['pcn']}; the mix also uses {len(o['icb_practices']) - 1} other "
-        f"practices, {len(o['icb_pcns']) - 1} PCNs and {len(o['icb_sub_icbs']) - 1} sub-ICBs of that ICB and "
+        f"practices, {len(o['icb_pcns']) - 1} PCNs and {len(o['icb_sub_icbs']) - 1} sub-ICB(s) of that ICB and "
         f"{r['patient_pages']} patients of the busiest practice's worklist.")
     add(f"- Server peak RSS (psutil, sampled every 0.1 s, whole run): **{srv['peak_rss'] / 1e9:.2f} GB** "
         f"(after warm-up {srv['rss_after_warmup'] / 1e9:.2f} GB). Server CPU in the load phase "
         f"{srv['cpu_load']:.0f} s of {r['wall']:.0f} s wall ({srv['cpu_load'] / r['wall']:.2f} cores); "
-        f"the load generator (this process, {a['clients']} threads) {r['client_cpu']:.0f} s "
+        f"the load generator (this process, {a['clients']} threads) {r['client_cpu']:.1f} s "
         f"({r['client_cpu'] / r['wall']:.2f} cores). Both share the machine's {m['cpu_count']} cores, so the "
         "client's own CPU time is part of the latencies above.")
     la0, la1 = m.get("load_average"), m.get("load_average_end")

@@ -131,24 +131,39 @@ def check_rates(row: dict[str, Any], measure: Measure) -> list[dict[str, Any]]:
 def trend(results: ResultStore, measure_id: str, as_of: date, level: str, code: str,
           *, monthly: bool = False) -> list[dict[str, Any]]:
     """All-six rate of one organisation at each quarter end (or month end) up to ``as_of``."""
-    dates = month_ends(as_of, TREND_MONTHS) if monthly else quarter_ends_until(as_of, TREND_QUARTERS)
-    frames = results.trend(measure_id, dates)[check_level(level)]
-    rows = frames[frames["org_code"] == code]
-    return [{"period": d.isoformat(), "percent": _float(p), "register": int(r), "all_six": int(a), "label": "All six"}
-            for d, p, r, a in zip(rows["as_of"], rows["percent"], rows["register"], rows["all_six"], strict=True)]
+    dates = tuple(month_ends(as_of, TREND_MONTHS) if monthly else quarter_ends_until(as_of, TREND_QUARTERS))
+    return _trend_by_org(results, measure_id, dates, check_level(level)).get(code, [])
 
 
 def check_trend(results: ResultStore, measure: Measure, as_of: date, level: str, code: str) -> list[dict[str, Any]]:
     """Each check's rate at each quarter end up to ``as_of`` (one series per check)."""
-    dates = quarter_ends_until(as_of, TREND_QUARTERS)
-    frames = results.trend(measure.id, dates)[check_level(level)]
-    rows = frames[frames["org_code"] == code]
+    dates = tuple(quarter_ends_until(as_of, TREND_QUARTERS))
+    rows = _trend_by_org(results, measure.id, dates, check_level(level)).get(code, [])
     out = []
     for check in measure.checks:
-        for d, done, register in zip(rows["as_of"], rows[check.id], rows["register"], strict=True):
-            out.append({"period": d.isoformat(), "label": check.label,
-                        "percent": round(100 * done / register, 1) if register else None})
+        for r in rows:
+            out.append({"period": r["period"], "label": check.label,
+                        "percent": round(100 * r[check.id] / r["register"], 1) if r["register"] else None})
     return out
+
+
+def _trend_by_org(results: ResultStore, measure_id: str, dates: tuple[date, ...],
+                  level: str) -> dict[str, list[dict[str, Any]]]:
+    """Trend points by organisation code for one (measure, dates, level), built once per data version:
+    stacking the frames is the expensive part, so a request only looks its organisation up."""
+
+    def build() -> dict[str, list[dict[str, Any]]]:
+        frame = results.trend(measure_id, list(dates))[level]
+        measure = results.measure(measure_id)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in _records(frame):
+            point = {"period": r["as_of"].isoformat(), "percent": _float(r["percent"]), "register": int(r["register"]),
+                     "all_six": int(r["all_six"]), "label": "All six"}
+            point.update({c.id: int(r[c.id]) for c in measure.checks})
+            out.setdefault(r["org_code"], []).append(point)
+        return out
+
+    return results.derived(("trend_by_org", measure_id, dates, level), build)
 
 
 def reporting_dates(as_of: date) -> list[date]:

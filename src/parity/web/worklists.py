@@ -47,17 +47,25 @@ def practice_worklist(request: Request, actor: Actor, code: str, measure_id: str
     except NotFound:
         record(state.db, actor, action, resource, "denied", "no such practice")
         raise
-    status = state.results.status_by_practice(measure_id, as_of).get(code)
-    measure = state.results.measure(measure_id)
-    if status is None:
-        status = state.results.status(measure_id, as_of).iloc[0:0]
-    status = scope.filter_patients(status)
-    people = state.results.patients()
-    people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
-    full = worklist(status, people, measure, as_of)
+    full = scope.filter_patients(_practice_frame(state.results, measure_id, as_of, code))
     rows = apply_filter(full, filters)
     record(state.db, actor, action, resource, "allowed", f"{len(rows)} patients; {measure_id}; as_of {as_of}")
     return PracticeWorklist(code, practice["org_name"], rows, len(full), worklist_summary(full))
+
+
+def _practice_frame(results, measure_id: str, as_of: date, code: str) -> pd.DataFrame:  # noqa: ANN001
+    """The whole worklist of one practice, built once per data version (filters and the user's scope
+    are applied per request; a trust sees only its caseload's rows of it)."""
+
+    def build() -> pd.DataFrame:
+        status = results.status_by_practice(measure_id, as_of).get(code)
+        if status is None:
+            status = results.status(measure_id, as_of).iloc[0:0]
+        people = results.patients()
+        people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
+        return worklist(status, people, results.measure(measure_id), as_of)
+
+    return results.derived(("worklist", measure_id, as_of, code), build)
 
 
 def caseload_worklist(request: Request, actor: Actor, measure_id: str, as_of: date,

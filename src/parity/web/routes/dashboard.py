@@ -88,6 +88,7 @@ def checks(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOf
     rows = views.children(state.results, measure, as_of, level, code)
     ctx.update(
         title=f"Checks – {ctx['row']['org_name']}",
+        wide=True,
         child_level=views.CHILD_LEVEL.get(level),
         check_list=m.checks,
         rows=[{**r, "rates": {c["check"]: c for c in views.check_rates(r, m)}} for r in rows],

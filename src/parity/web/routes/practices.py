@@ -57,7 +57,7 @@ def worklist_page(request: Request, code: str, actor: ActorDep, as_of: AsOfDep, 
         request, actor, title=f"Worklist – {wl.practice_name}", code=code, practice_name=wl.practice_name,
         rows=rows, shown=len(wl.rows), total=wl.total, summary=wl.summary, filters=filters, measure=measure,
         measures=views.MEASURES, measure_obj=m, as_of=as_of, page=page, pages=max(1, -(-len(wl.rows) // PAGE_SIZE)),
-        query=query, breadcrumbs=crumbs, page_size=PAGE_SIZE,
+        query=query, breadcrumbs=crumbs, page_size=PAGE_SIZE, wide=True,
     )
     return state.templates.TemplateResponse(request, "worklist.html", ctx)
 
@@ -78,7 +78,7 @@ def caseload_page(request: Request, actor: ActorDep, as_of: AsOfDep, filters: Fi
         summary=wl.summary, filters=filters, measure=measure, measures=views.MEASURES,
         measure_obj=state.results.measure(measure), as_of=as_of, page=page,
         pages=max(1, -(-len(wl.rows) // PAGE_SIZE)), query=urlencode(params), breadcrumbs=[], page_size=PAGE_SIZE,
-        caseload=True,
+        caseload=True, wide=True,
     )
     return state.templates.TemplateResponse(request, "worklist.html", ctx)
 
