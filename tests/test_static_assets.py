@@ -275,7 +275,7 @@ def test_base_layout_markup() -> None:
     assert 'href="/practices/A81001/worklist"' in html
     assert 'class="nhsuk-breadcrumb__link" href="/orgs/region/Y63">North East<' in html
     assert "Synthetic data only" in html
-    assert 'href="/api/v1/docs"' in html and 'href="/about"' in html
+    assert 'href="/api/v1/docs"' in html and 'href="/about"' not in html
     # No inline script: every <script> either has a src or is inert JSON.
     for tag in re.findall(r"<script\b[^>]*>", html):
         assert "src=" in tag or 'type="application/json"' in tag, tag
