@@ -61,11 +61,16 @@ def _practice_frame(results, measure_id: str, as_of: date, code: str) -> pd.Data
         status = results.status_by_practice(measure_id, as_of).get(code)
         if status is None:
             status = results.status(measure_id, as_of).iloc[0:0]
-        people = results.patients()
-        people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
-        return worklist(status, people, results.measure(measure_id), as_of)
+        return _worklist_of(results, status, measure_id, as_of)
 
     return results.derived(("worklist", measure_id, as_of, code), build)
+
+
+def _worklist_of(results, status: pd.DataFrame, measure_id: str, as_of: date) -> pd.DataFrame:  # noqa: ANN001
+    """``worklist`` for the patients in ``status``, joined only to their own demographics rows."""
+    people = results.patients()
+    people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
+    return worklist(status, people, results.measure(measure_id), as_of)
 
 
 def caseload_worklist(request: Request, actor: Actor, measure_id: str, as_of: date,
@@ -77,10 +82,8 @@ def caseload_worklist(request: Request, actor: Actor, measure_id: str, as_of: da
     if scope.caseload is None:
         record(state.db, actor, "view_caseload", "caseload", "denied", "not a trust user")
         raise PermissionDenied("only mental-health trust users have a caseload")
-    status = scope.filter_patients(state.results.status(measure_id, as_of))
-    people = state.results.patients()
-    people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
-    full = worklist(status, people, state.results.measure(measure_id), as_of)
+    full = _worklist_of(state.results, scope.filter_patients(state.results.status(measure_id, as_of)),
+                        measure_id, as_of)
     rows = apply_filter(full, filters)
     record(state.db, actor, "view_caseload", f"caseload/{actor.org_code}", "allowed",
            f"{len(rows)} patients; {measure_id}; as_of {as_of}")

@@ -5,17 +5,19 @@ Filters are query parameters, so a filtered view can be bookmarked and exported 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from parity.access import Actor
 from parity.reports.export import to_csv_bytes, to_xlsx_bytes, worklist_export_frame
 from parity.reports.worklist import WorklistFilter
 from parity.web import views
 from parity.web.deps import ActorDep, AsOfDep, base_context, get_state
-from parity.web.worklists import caseload_worklist, practice_worklist
+from parity.web.worklists import PracticeWorklist, caseload_worklist, practice_worklist
 
 router = APIRouter(tags=["practices"], include_in_schema=False)
 PAGE_SIZE = 100
@@ -44,22 +46,11 @@ def worklist_page(request: Request, code: str, actor: ActorDep, as_of: AsOfDep, 
                   measure: MeasureQuery = "phsmi", page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
     state = get_state(request)
     wl = practice_worklist(request, actor, code, measure, as_of, filters, "view_worklist")
-    m = state.results.measure(measure)
-    start = (page - 1) * PAGE_SIZE
-    rows = wl.rows.iloc[start:start + PAGE_SIZE].to_dict(orient="records")
-    params = dict(request.query_params)
-    params.pop("page", None)
-    query = urlencode(params)
     trail = views.ancestors(state.results, measure, as_of, "practice", code)
     crumbs = [(r["org_name"], f"/orgs/{r['level']}/{r['org_code']}") for r in trail]
     crumbs.append((wl.practice_name, f"/orgs/practice/{code}"))
-    ctx = base_context(
-        request, actor, title=f"Worklist – {wl.practice_name}", code=code, practice_name=wl.practice_name,
-        rows=rows, shown=len(wl.rows), total=wl.total, summary=wl.summary, filters=filters, measure=measure,
-        measures=views.MEASURES, measure_obj=m, as_of=as_of, page=page, pages=max(1, -(-len(wl.rows) // PAGE_SIZE)),
-        query=query, breadcrumbs=crumbs, page_size=PAGE_SIZE, wide=True,
-    )
-    return state.templates.TemplateResponse(request, "worklist.html", ctx)
+    return _render(request, actor, wl, measure, as_of, filters, page, title=f"Worklist – {wl.practice_name}",
+                   breadcrumbs=crumbs)
 
 
 @router.get("/caseload", response_class=HTMLResponse)
@@ -67,18 +58,25 @@ def caseload_page(request: Request, actor: ActorDep, as_of: AsOfDep, filters: Fi
                   measure: MeasureQuery = "phsmi", page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
     """A trust user's caseload: the worklist of every patient the trust recorded an event for in the
     last 24 months, wherever they are registered."""
-    state = get_state(request)
     wl = caseload_worklist(request, actor, measure, as_of, filters)
+    return _render(request, actor, wl, measure, as_of, filters, page, title=wl.practice_name, breadcrumbs=[],
+                   caseload=True)
+
+
+def _render(request: Request, actor: Actor, wl: PracticeWorklist, measure: str, as_of: date,
+            filters: WorklistFilter, page: int, **extra: object) -> Response:
+    """One page of a worklist (practice or caseload) in worklist.html."""
+    state = get_state(request)
     start = (page - 1) * PAGE_SIZE
     params = dict(request.query_params)
     params.pop("page", None)
     ctx = base_context(
-        request, actor, title=wl.practice_name, code=wl.practice_code, practice_name=wl.practice_name,
+        request, actor, code=wl.practice_code, practice_name=wl.practice_name,
         rows=wl.rows.iloc[start:start + PAGE_SIZE].to_dict(orient="records"), shown=len(wl.rows), total=wl.total,
         summary=wl.summary, filters=filters, measure=measure, measures=views.MEASURES,
         measure_obj=state.results.measure(measure), as_of=as_of, page=page,
-        pages=max(1, -(-len(wl.rows) // PAGE_SIZE)), query=urlencode(params), breadcrumbs=[], page_size=PAGE_SIZE,
-        caseload=True, wide=True,
+        pages=max(1, -(-len(wl.rows) // PAGE_SIZE)), query=urlencode(params), page_size=PAGE_SIZE, wide=True,
+        **extra,
     )
     return state.templates.TemplateResponse(request, "worklist.html", ctx)
 
