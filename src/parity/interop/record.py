@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -148,13 +148,10 @@ class CheckRecord:
         return sum(1 for s in template.sections if s.core and self.outcome(s.id).status == "done")
 
     # -- identity ----------------------------------------------------------------------------
-    def content_digest(self) -> str:
-        """SHA-256 of the clinical content (patient, date, trust and coded items): a resend of the same
-        check under a new message or check id has the same digest, so the practice files it once."""
-        items = sorted((r.snomed, None if r.value is None else round(r.value, 6), r.ucum) for r in self.results)
-        declined = sorted(o.section_id for o in self.outcomes if o.status == "declined")
-        key = [self.nhs_number, self.performed_on.isoformat(), self.trust_code, items, declined]
-        return hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()
+    def content_digest(self, template: CheckTemplate) -> str:
+        """``content_digest`` of what this record files (see there)."""
+        return content_digest(self.nhs_number, self.performed_on, self.trust_code,
+                              [(r.snomed, r.value, r.ucum) for r in self.coded_items(template)])
 
     # -- JSON --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -183,6 +180,18 @@ class CheckRecord:
 
     def next_version(self) -> CheckRecord:
         return replace(self, version=self.version + 1)
+
+
+def content_digest(nhs_number: str, performed_on: date, trust_code: str,
+                   items: Iterable[tuple[int, float | None, str]]) -> str:
+    """SHA-256 of a check's clinical content: patient, date, recording trust and the coded items
+    (SNOMED CT code, value, UCUM unit), order-free. The same check resent under a new message or
+    check id has the same digest, so the practice files it once. Both the sender (from a
+    ``CheckRecord``) and the receiver (from a parsed Bundle) compute it with this one function."""
+    norm = sorted((int(code), None if value is None else round(float(value), 6), unit or "")
+                  for code, value, unit in items)
+    key = [nhs_number, performed_on.isoformat(), trust_code.upper(), norm]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
 
 def _result_text(section: Section, results: list[Result]) -> str:
