@@ -5,8 +5,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# NHS Digital's mesh-sandbox pins its own FastAPI, so the MESH tests run it from a venv of its own
+# (shared/docs/dependencies.md item 7); the tests start it on a free 127.0.0.1 port.
+MESH_VENV  := .venv-mesh
+MESH_STAMP := $(MESH_VENV)/.installed
 # Debian packages the tests need (installed only when missing, and only as root).
-APT_PACKAGES := postgresql postgresql-client chromium poppler-utils fonts-dejavu-core
+APT_PACKAGES := postgresql postgresql-client chromium poppler-utils fonts-dejavu-core \
+                libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 export PARITY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: demo test bench lint apt clean help
@@ -20,6 +25,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+$(MESH_STAMP):
+	$(PYTHON) -m venv $(MESH_VENV)
+	$(MESH_VENV)/bin/pip install -q 'mesh-sandbox==1.0.137'
+	@touch $(MESH_STAMP)
+
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -30,7 +40,7 @@ apt:
 demo: $(STAMP)
 	$(BIN)/parity demo
 
-test: apt $(STAMP)
+test: apt $(STAMP) $(MESH_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -41,4 +51,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) parity-data .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MESH_VENV) parity-data .pytest_cache .ruff_cache

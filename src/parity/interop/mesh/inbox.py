@@ -1,0 +1,316 @@
+"""The practice side: fetch check messages from MESH, file them once, acknowledge after the commit.
+
+For each message in a practice mailbox of this deployment:
+
+1. if it is already stored (``mesh_inbox``: an earlier poll stopped after committing, before
+   acknowledging), only acknowledge it: MESH delivers until acknowledged, Parity files once;
+2. otherwise download it and, in **one transaction**, store it with its outcome and file it:
+   - ``filed``: the Bundle is valid, the patient is in the practice record with the same date of
+     birth and registered at the practice on the date of the check; each coded result becomes an
+     ``events`` row recorded by the trust, and a ``loads`` row changes the data version so the
+     dashboard recomputes;
+   - ``duplicate``: the same check (check id, or the same content under another id) is already
+     filed; nothing is filed;
+   - ``exception``: anything else (malformed Bundle, unknown patient, not registered here,
+     mismatched date of birth, an amended version of a filed check); nothing is filed, the reason
+     is shown in the practice's exceptions queue;
+3. acknowledge it, only after that commit.
+
+Reasons never carry patient data (they name the rule that failed, never the value).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from parity.access.schema import atomic, utc_now
+from parity.db import Database
+from parity.db.bulk import insert_rows
+from parity.errors import ConfigurationError, NotFound, PermissionDenied
+from parity.interop import store
+from parity.interop.fhir import BundleError, ReceivedCheck, parse_bundle
+from parity.interop.mesh.client import mesh_client, reason_for
+from parity.interop.mesh.config import Mailbox, MeshConfig
+
+log = logging.getLogger("parity.mesh")
+
+OUTCOMES = ("filed", "duplicate", "exception")
+
+
+@dataclass
+class PollSummary:
+    """What one poll did (counts only: safe to log and print)."""
+
+    received: int = 0
+    filed: int = 0
+    duplicates: int = 0
+    exceptions: int = 0
+    redelivered: int = 0
+    acknowledged: int = 0
+    skipped: int = 0
+    events: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (f"received {self.received}: filed {self.filed} ({self.events} coded results), duplicates "
+                f"{self.duplicates}, exceptions {self.exceptions}; acknowledged {self.acknowledged}"
+                + (f"; {self.redelivered} redelivered" if self.redelivered else "")
+                + (f"; {self.skipped} other workflows left in the inbox" if self.skipped else ""))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str
+    reason: str
+    events: int = 0
+    load_id: str | None = None
+
+
+def poll(db: Database, config: MeshConfig, *, practice_codes: set[str] | None = None,
+         after_commit: Callable[[str], None] | None = None) -> PollSummary:
+    """Poll every practice mailbox of this deployment (or those of ``practice_codes``).
+
+    ``after_commit(message_id)`` runs after a message is stored and before it is acknowledged (the
+    tests use it to stop the receiver at the worst moment).
+    """
+    store.ready(db)
+    summary = PollSummary()
+    for mailbox in config.mailboxes:
+        if practice_codes is not None and mailbox.ods not in practice_codes:
+            continue
+        try:
+            _poll_mailbox(db, config, mailbox, summary, after_commit)
+        except Exception as exc:  # noqa: BLE001 - one mailbox failing must not stop the others
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            summary.errors.append(f"mailbox {mailbox.mailbox}: {reason_for(exc)}")
+            log.warning("MESH poll of %s failed: %s", mailbox.mailbox, reason_for(exc))
+    return summary
+
+
+def _poll_mailbox(db: Database, config: MeshConfig, mailbox: Mailbox, summary: PollSummary,
+                  after_commit: Callable[[str], None] | None) -> None:
+    with mesh_client(config, mailbox) as client:
+        for message_id in client.list_messages():
+            if _stored(db, message_id):
+                summary.redelivered += 1
+            else:
+                message = client.retrieve_message(message_id)
+                workflow = message.workflow_id
+                if workflow != config.workflow_id:
+                    summary.skipped += 1  # not ours: leave it for whatever handles that workflow
+                    continue
+                body = message.read()
+                summary.received += 1
+                result = receive(db, mailbox.ods, mailbox.mailbox, message_id, body,
+                                 sender=message.sender, workflow_id=workflow, local_id=message.local_id)
+                summary.events += result.events
+                if result.outcome == "filed":
+                    summary.filed += 1
+                elif result.outcome == "duplicate":
+                    summary.duplicates += 1
+                else:
+                    summary.exceptions += 1
+            if after_commit is not None:
+                after_commit(message_id)
+            client.acknowledge_message(message_id)
+            summary.acknowledged += 1
+
+
+def _stored(db: Database, message_id: str) -> bool:
+    return bool(db.execute("SELECT 1 FROM mesh_inbox WHERE mesh_message_id = ?", [message_id]))
+
+
+def receive(db: Database, practice_code: str, mailbox: str, message_id: str, body: bytes, *,
+            sender: str | None = None, workflow_id: str | None = None, local_id: str | None = None,
+            now: datetime | None = None) -> Outcome:
+    """Store one received message and file it if it passes every check, in one transaction."""
+    store.ready(db)
+    now = now or utc_now()
+    parsed: ReceivedCheck | None = None
+    try:
+        parsed = parse_bundle(body)
+    except BundleError as exc:
+        first = "; ".join(str(p) for p in exc.problems[:3])
+        more = f" (and {len(exc.problems) - 3} more)" if len(exc.problems) > 3 else ""
+        outcome = Outcome("exception", f"malformed FHIR Bundle: {first}{more}"[:500])
+    with atomic(db):
+        if db.kind == "postgres":  # one filer at a time, so two pollers cannot file the same check
+            db.execute("SELECT pg_advisory_xact_lock(?)", [FILING_LOCK_KEY])
+        if _stored(db, message_id):
+            return Outcome("duplicate", "this message was already received")
+        if parsed is not None:
+            outcome = _file(db, practice_code, message_id, parsed, now)
+        db.execute(
+            "INSERT INTO mesh_inbox (mesh_message_id, mailbox, practice_code, sender, workflow_id, local_id, "
+            "received_at, outcome, reason, check_id, version, digest, nhs_number, trust_code, performed_on, payload, "
+            "letter_pdf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [message_id, mailbox, practice_code, sender, workflow_id, (local_id or "")[:300] or None, now,
+             outcome.outcome, outcome.reason, *_identity(parsed), body,
+             parsed.letter_pdf if parsed is not None else None])
+    log.info("MESH message stored: %s", outcome.outcome)
+    return outcome
+
+
+FILING_LOCK_KEY = 7_347_125_902
+
+
+def _identity(parsed: ReceivedCheck | None) -> list[object]:
+    if parsed is None:
+        return [None] * 6
+    return [parsed.check_id, parsed.version, parsed.digest, parsed.nhs_number, parsed.trust_code,
+            parsed.performed_on]
+
+
+def _file(db: Database, practice_code: str, message_id: str, parsed: ReceivedCheck, now: datetime) -> Outcome:
+    """Check one parsed check against the practice record and file it (inside the caller's transaction)."""
+    problem = practice_problem(db, practice_code, parsed)
+    if problem:
+        return Outcome("exception", problem)
+    same = db.execute("SELECT check_id, digest FROM filed_checks WHERE check_id = ? OR digest = ?",
+                      [parsed.check_id, parsed.digest])
+    if same:
+        if any(row[1] == parsed.digest for row in same):
+            return Outcome("duplicate", "this check is already filed")
+        return Outcome("exception", "an amended version of a check already filed: compare the letters and "
+                                    "update the record by hand")
+    load_id = str(uuid.uuid4())
+    rows = [{"nhs_number": parsed.nhs_number, "date": item.date, "snomed_code": item.snomed,
+             "value": item.value, "unit": (item.unit or None), "recorded_by": parsed.trust_code}
+            for item in parsed.items]
+    insert_rows(db, "events", rows)
+    # A loads row per filed message: the dashboard's data version is a fingerprint of ``loads``.
+    insert_rows(db, "loads", [{"load_id": load_id, "loaded_at": now, "source": f"mesh:{message_id}"[:1000],
+                               "mode": "mesh", "patients": 0, "registrations": 0, "events": len(rows),
+                               "medications": 0, "warnings": 0}])
+    db.execute("INSERT INTO filed_checks (check_id, digest, mesh_message_id, practice_code, nhs_number, filed_at, "
+               "load_id, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [parsed.check_id, parsed.digest, message_id, practice_code, parsed.nhs_number, now, load_id,
+                len(rows)])
+    return Outcome("filed", f"{len(rows)} coded results filed", len(rows), load_id)
+
+
+def practice_problem(db: Database, practice_code: str, parsed: ReceivedCheck) -> str | None:
+    """Why this check cannot be filed at ``practice_code``, or None if it can."""
+    if parsed.practice_code and parsed.practice_code.upper() != practice_code.upper():
+        return "addressed to another practice"
+    found = db.execute("SELECT date_of_birth FROM patients WHERE nhs_number = ?", [parsed.nhs_number])
+    if not found:
+        return "unknown patient: the NHS number is not in the practice record"
+    if _as_date(found[0][0]) != parsed.birth_date:
+        return "the date of birth does not match the practice record"
+    registered = db.execute(
+        "SELECT 1 FROM registrations WHERE nhs_number = ? AND practice_code = ? AND start_date <= ? "
+        "AND (end_date IS NULL OR end_date >= ?)",
+        [parsed.nhs_number, practice_code, parsed.performed_on, parsed.performed_on])
+    if not registered:
+        return "the patient was not registered at this practice on the date of the check"
+    return None
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    assert isinstance(value, date)
+    return value
+
+
+# -- the exceptions queue -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InboxMessage:
+    mesh_message_id: str
+    practice_code: str
+    received_at: datetime
+    outcome: str
+    reason: str | None
+    nhs_number: str | None
+    trust_code: str | None
+    performed_on: date | None
+    resolved: str | None
+
+
+_LIST = """
+SELECT i.mesh_message_id, i.practice_code, i.received_at, i.outcome, i.reason, i.nhs_number, i.trust_code,
+       i.performed_on,
+       (SELECT a.action FROM mesh_inbox_actions a WHERE a.mesh_message_id = i.mesh_message_id
+        ORDER BY a.seq DESC LIMIT 1) AS resolved
+FROM mesh_inbox i
+"""
+
+
+def messages(db: Database, *, practice_codes: frozenset[str] | None = None, outcome: str | None = None,
+             open_only: bool = False, nhs_number: str | None = None) -> list[InboxMessage]:
+    """Received messages, newest first (``open_only``: exceptions nobody has resolved yet)."""
+    store.ready(db)
+    where, params = [], []
+    if practice_codes is not None:
+        if not practice_codes:
+            return []
+        where.append("i.practice_code IN (" + ", ".join("?" for _ in practice_codes) + ")")
+        params.extend(sorted(practice_codes))
+    if outcome:
+        where.append("i.outcome = ?")
+        params.append(outcome)
+    if nhs_number:
+        where.append("i.nhs_number = ?")
+        params.append(nhs_number)
+    sql = _LIST + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY i.received_at DESC"
+    rows = [InboxMessage(*r) for r in db.execute(sql, params)]
+    if open_only:
+        rows = [r for r in rows if r.outcome == "exception" and r.resolved is None]
+    return rows
+
+
+def message(db: Database, message_id: str) -> InboxMessage:
+    found = [m for m in messages(db) if m.mesh_message_id == message_id]
+    if not found:
+        raise NotFound("no such message")
+    return found[0]
+
+
+def letter_pdf(db: Database, message_id: str) -> bytes:
+    """The letter that came with a message (raises ``NotFound`` if it had none)."""
+    store.ready(db)
+    rows = db.execute("SELECT letter_pdf FROM mesh_inbox WHERE mesh_message_id = ?", [message_id])
+    if not rows or rows[0][0] is None:
+        raise NotFound("no letter with this message")
+    return store.blob(rows[0][0])
+
+
+def retry_exception(db: Database, message_id: str, username: str, now: datetime | None = None) -> Outcome:
+    """File an exception again (e.g. after the patient's registration was loaded); records the action."""
+    now = now or utc_now()
+    current = message(db, message_id)
+    if current.outcome != "exception" or current.resolved is not None:
+        raise ConfigurationError("only an open exception can be filed again")
+    payload = db.execute("SELECT payload FROM mesh_inbox WHERE mesh_message_id = ?", [message_id])[0][0]
+    try:
+        parsed = parse_bundle(store.blob(payload))
+    except BundleError:
+        raise PermissionDenied("a malformed message cannot be filed; ask the trust to send it again") from None
+    with atomic(db):
+        outcome = _file(db, current.practice_code, message_id, parsed, now)
+        if outcome.outcome != "exception":
+            _action(db, message_id, username, outcome.outcome, outcome.reason, now)
+    return outcome
+
+
+def dismiss_exception(db: Database, message_id: str, username: str, note: str, now: datetime | None = None) -> None:
+    """Close an exception without filing (e.g. the trust was told and will resend)."""
+    current = message(db, message_id)
+    if current.outcome != "exception" or current.resolved is not None:
+        raise ConfigurationError("only an open exception can be dismissed")
+    with atomic(db):
+        _action(db, message_id, username, "dismissed", note[:500], now or utc_now())
+
+
+def _action(db: Database, message_id: str, username: str, action: str, detail: str, now: datetime) -> None:
+    seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM mesh_inbox_actions WHERE mesh_message_id = ?",
+                         [message_id])[0][0])
+    db.execute("INSERT INTO mesh_inbox_actions (mesh_message_id, seq, occurred_at, username, action, detail) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [message_id, seq, now, username, action, detail])
