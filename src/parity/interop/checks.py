@@ -132,7 +132,8 @@ def upload_checks(db: Database, folder: Path | str, template: CheckTemplate, *, 
     for idx, row in events.iterrows():
         line = int(idx) + 2  # header is line 1, as the extract loader counts
         if str(row.get("recorded_by") or "").upper() != trust_code:
-            problems.append(Problem(names["events"], line, "recorded_by", f"must be this trust's ODS code ({trust_code})"))
+            problems.append(Problem(names["events"], line, "recorded_by",
+                                    f"must be this trust's ODS code ({trust_code})"))
             continue
         code = int(row["snomed_code"])
         if code not in codes:

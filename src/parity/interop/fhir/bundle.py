@@ -23,6 +23,7 @@ import json
 import math
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -124,8 +125,9 @@ def build_bundle(record: CheckRecord, template: CheckTemplate, *, letter_pdf: by
     """The check as a FHIR R4 UK Core ``collection`` Bundle, JSON text.
 
     Resource ids are ``urn:uuid`` values derived from the check id, so the same record gives the same
-    Bundle apart from ``timestamp``. The output is validated (R4B models and ``check_bundle``) before
-    it is returned; a failure is a bug in Parity and raises ``BundleError`` rather than sending it.
+    Bundle apart from ``timestamp`` (``sent_at``, default now; a naive ``sent_at`` is local time).
+    The output is validated (R4B models and ``check_bundle``) before it is returned; a failure is a
+    bug in Parity and raises ``BundleError`` rather than sending it.
     """
     sent = (sent_at or datetime.now(_LONDON)).astimezone()  # a FHIR instant needs a time zone
     urn = _urns(record.check_id)
@@ -404,7 +406,7 @@ def _pydantic_reason(err: Mapping[str, Any]) -> str:
     kind = str(err.get("type", ""))
     if kind in _FIXED_REASONS:
         return _FIXED_REASONS[kind]
-    msg = " ".join(str(err.get("msg", "")).split())
+    msg = " ".join(str(err.get("msg", "")).split()).removeprefix("Value error, ")
     inp = err.get("input")
     quotes_input = isinstance(inp, str | int | float) and str(inp) != "" and str(inp) in msg
     # A message may quote the input for some error types; use it only when it has no digits (an NHS
@@ -456,6 +458,10 @@ def _ods(org: dict[str, Any]) -> str | None:
         if ident.get("system") == ODS_SYSTEM and isinstance(value, str) and ODS_CODE.match(value.upper()):
             return value.upper()
     return None
+
+
+#: An item read from an Observation: (SNOMED CT code, display, value, display unit, UCUM code).
+_Item = tuple[int, str, float | None, str, str]
 
 
 class _Reader:
@@ -603,9 +609,9 @@ class _Reader:
         unit = q.get("unit")
         return float(value), str(unit) if isinstance(unit, str) else str(code), str(code)
 
-    def observation(self, i: int, res: dict[str, Any], patient: str | None) -> tuple[list[ReceivedItem], date | None,
+    def observation(self, i: int, res: dict[str, Any], patient: str | None) -> tuple[list[_Item], date | None,
                                                                                      str | None]:
-        """Check one Observation; return its items (dated later), its date and its performer's fullUrl."""
+        """Check one Observation; return its items, its date and its performer's fullUrl."""
         p = f"entry[{i}].resource"
         if res.get("status") not in OBSERVATION_STATUSES:
             self.add(f"{p}.status", "must be " + ", ".join(OBSERVATION_STATUSES[:-1]) + " or "
@@ -637,7 +643,7 @@ class _Reader:
             if key.startswith("value") and key != "valueQuantity":
                 self.add(f"{p}.{key}", "is not supported: a coded answer is the Observation code, a reading a "
                                        "valueQuantity")
-        items: list[tuple[int, str, float | None, str, str]] = []
+        items: list[_Item] = []
         components = _list(res.get("component"))
         if components or (code and code[0] == BP_PANEL):
             items = self.panel(p, res, code, components)
@@ -649,16 +655,16 @@ class _Reader:
                 items.append((code[0], code[1], *value))
             elif "valueQuantity" not in res:
                 items.append((code[0], code[1], None, "", ""))
-        return [ReceivedItem(s, d, v, u, c, when or date.min) for s, d, v, u, c in items], when, performer
+        return items, when, performer
 
     def panel(self, p: str, res: dict[str, Any], code: tuple[int, str] | None,
-              components: list[Any]) -> list[tuple[int, str, float | None, str, str]]:
+              components: list[Any]) -> list[_Item]:
         """The blood pressure panel: both readings as components, each a UCUM quantity (§2.1)."""
         if code is not None and code[0] != BP_PANEL:
             self.add(f"{p}.component", "is only expected on the blood pressure panel")
         if "valueQuantity" in res:
             self.add(f"{p}.valueQuantity", "must not be set on a panel: the readings are its components")
-        items: list[tuple[int, str, float | None, str, str]] = []
+        items: list[_Item] = []
         for k, comp in enumerate(components):
             cp = f"{p}.component[{k}]"
             comp_code = self.one_snomed(_obj(comp).get("code"), f"{cp}.code")
@@ -725,26 +731,28 @@ class _Reader:
     def run(self) -> ReceivedCheck | None:
         check_id, version = self.bundle()
         patient, nhs, birth, practice = self.patient()
-        items: list[ReceivedItem] = []
-        first_date: date | None = None
+        items: list[_Item] = []
+        dated: list[tuple[int, date]] = []
         first_trust: str | None = None
         observations = list(self.entries("Observation"))
         for i, res in observations:
             found, when, performer = self.observation(i, res, patient)
             items.extend(found)
-            # One check = one date and one trust: report each Observation that differs from the first.
             if when is not None:
-                if first_date is None:
-                    first_date = when
-                elif when != first_date:
-                    self.add(f"entry[{i}].resource.effectiveDateTime",
-                             "differs from the other Observations: one check has one date")
+                dated.append((i, when))
+            # One check = one trust: report each Observation performed by another Organization.
             if performer is not None:
                 if first_trust is None:
                     first_trust = performer
                 elif performer != first_trust:
                     self.add(f"entry[{i}].resource.performer",
                              "refers to another Organization than the other Observations: one check, one trust")
+        # One check = one date: the date most Observations have is the check's; report the others.
+        first_date = Counter(when for _, when in dated).most_common(1)[0][0] if dated else None
+        for i, when in dated:
+            if when != first_date:
+                self.add(f"entry[{i}].resource.effectiveDateTime",
+                         "differs from the other Observations: one check has one date")
         pdf, author, documented = self.letter(patient)
         if author is not None and first_trust is not None and author != first_trust:
             self.add("entry", "the letter's author is not the Organization that performed the Observations")
@@ -761,10 +769,11 @@ class _Reader:
         assert check_id and version and nhs and birth and performed_on and trust_url
         trust = _ods(self.by_url[trust_url][1])
         assert trust is not None
-        dated = tuple(ReceivedItem(x.snomed, x.display, x.value, x.unit, x.ucum, performed_on) for x in items)
-        digest = content_digest(nhs, performed_on, trust, [(x.snomed, x.value, x.ucum) for x in dated])
+        filed = tuple(ReceivedItem(snomed, display, value, unit, ucum, performed_on)
+                      for snomed, display, value, unit, ucum in items)
+        digest = content_digest(nhs, performed_on, trust, [(x.snomed, x.value, x.ucum) for x in filed])
         return ReceivedCheck(check_id=check_id, version=version, nhs_number=nhs, birth_date=birth,
-                             practice_code=practice, trust_code=trust, performed_on=performed_on, items=dated,
+                             practice_code=practice, trust_code=trust, performed_on=performed_on, items=filed,
                              letter_pdf=pdf, digest=digest)
 
 

@@ -55,7 +55,12 @@ def reason_for(exc: BaseException) -> str:
                     break
         known = {"12": "recipient mailbox not registered", "06": "malformed control file",
                  "17": "workflow not registered for the mailbox"}
-        return f"MESH error {code}: {known.get(code, 'refused')}" if code else "MESH error"
+        if code:
+            return f"MESH error {code}: {known.get(code, 'refused')}"
+        # A refused sign-in on send comes back as a MeshError, not an HTTP error (mesh-client 5.0).
+        if "authentication" in str(exc.args[0] if exc.args else "").lower():
+            return "HTTP 403: MESH refused the mailbox credentials"
+        return "MESH error"
     status = status_of(exc)
     if status == 403:
         return "HTTP 403: MESH refused the mailbox credentials"
