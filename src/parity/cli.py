@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from parity.access.cli import audit_app, users_app
-from parity.errors import ConfigurationError, ParityError, exit_code_for
+from parity.errors import ConfigurationError, ParityError, ValidationError, exit_code_for
+from parity.interop.cli import mesh_app, trust_app
 from parity.settings import DEFAULT_DATA_DIR, SECRET_KEY_FILE, Settings
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ app = typer.Typer(
 # `parity users …` and `parity audit …` (parity.access.cli: no web or engine imports).
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+# `parity mesh …` and `parity trust …` (parity.interop.cli: trust-to-GP messaging).
+app.add_typer(mesh_app, name="mesh")
+app.add_typer(trust_app, name="trust")
 
 
 class Scale(StrEnum):
@@ -298,6 +302,11 @@ def main() -> None:
         app(standalone_mode=False)
     except ParityError as exc:
         typer.echo(f"error: {exc}", err=True)
+        # An extract error is one line by design (its first problem and a count); a check or upload
+        # lists each problem on its own line.
+        if isinstance(exc, ValidationError) and type(exc).__name__ != "ExtractValidationError":
+            for problem in exc.problems[:50]:  # each names file, line, column and reason, never a value
+                typer.echo(f"  {problem}", err=True)
         raise SystemExit(exit_code_for(exc)) from None
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", None)

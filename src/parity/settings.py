@@ -30,6 +30,8 @@ class Settings:
     ``structure``: organisation structure for dashboards (default: the one covering most practices).
     ``today``: pin today's date (``PARITY_TODAY``, for demos and tests); None means the real date.
     ``synthetic``: show the "synthetic data only" banner (``PARITY_SYNTHETIC=1``; the demo sets it).
+    ``mesh_config``: path of the MESH configuration file (``PARITY_MESH_CONFIG``); None: no MESH.
+    ``mesh_poll_seconds``: how often ``parity serve``'s MESH worker sends and polls (``PARITY_MESH_POLL_SECONDS``).
     """
 
     database_url: str
@@ -41,6 +43,8 @@ class Settings:
     structure: str | None = None
     synthetic: bool = False
     today: date | None = None
+    mesh_config: str | None = None
+    mesh_poll_seconds: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, database: str | None = None) -> Settings:
@@ -56,6 +60,8 @@ class Settings:
             structure=env.get("PARITY_STRUCTURE") or None,
             synthetic=env.get("PARITY_SYNTHETIC", "") in ("1", "true", "yes"),
             today=_day(env, "PARITY_TODAY"),
+            mesh_config=env.get("PARITY_MESH_CONFIG") or None,
+            mesh_poll_seconds=_int(env, "PARITY_MESH_POLL_SECONDS", 60),
         )
 
     def with_secret_key(self, key_file: Path) -> Settings:
