@@ -140,7 +140,7 @@ class CheckRecord:
                 result, action = "Unable" + (f" ({o.reason})" if o.reason else ""), "Complete at the practice"
             else:
                 result, action = "Not done", "Complete at the practice"
-            rows.append({"check": s.label, "result": result, "date": self.performed_on.strftime("%d-%b-%Y"),
+            rows.append({"check": s.label, "result": result, "date": display_date(self.performed_on),
                          "status": STATUS_WORDS[o.status], "action": action})
         return rows
 
@@ -180,6 +180,15 @@ class CheckRecord:
 
     def next_version(self) -> CheckRecord:
         return replace(self, version=self.version + 1)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def display_date(day: date) -> str:
+    """``DD-Mmm-YYYY`` (GP Connect Send Document PDF convention, interop-and-peers.md §1.5), in English
+    whatever the server's locale (``strftime('%b')`` follows the locale)."""
+    return f"{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year}"
 
 
 def content_digest(nhs_number: str, performed_on: date, trust_code: str,

@@ -23,17 +23,16 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from parity.interop.record import STATUS_WORDS, CheckRecord
+from parity.interop.record import STATUS_WORDS, CheckRecord, display_date
 from parity.rules.template import CheckTemplate
 
 # Fixed English month abbreviations: ``strftime("%b")`` follows the process locale, and the
 # Send Document convention is ``DD-Mmm-YYYY`` in English whatever the server's locale.
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def format_date(day: date) -> str:
     """A date as ``DD-Mmm-YYYY`` (e.g. ``07-Mar-1985``), the GP Connect Send Document PDF convention."""
-    return f"{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year:04d}"
+    return display_date(day)
 
 
 def format_nhs_number(nhs_number: str) -> str:
