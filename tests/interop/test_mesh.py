@@ -236,3 +236,28 @@ def _pdftotext(pdf: bytes) -> str:
         need("pdftotext (poppler-utils) is not installed")
     out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
     return out.stdout.decode()
+
+
+def test_the_server_worker_sends_and_files_without_anyone_polling(world: Database, sandbox: Sandbox,
+                                                                    tmp_path: Path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from parity.settings import Settings
+    from parity.web import create_app
+
+    config = tmp_path / "mesh.toml"
+    config.write_text(
+        f'url = "{sandbox.url}"\nshared_key = "{sandbox.shared_key}"\n'
+        f'[[mailboxes]]\nmailbox = "{TRUST_MAILBOX}"\nods = "{TRUST}"\npassword = "password"\n'
+        f'[[mailboxes]]\nmailbox = "{PRACTICE_MAILBOX}"\nods = "{PRACTICE}"\npassword = "password"\n'
+        f'[directory]\n{PRACTICE} = "{PRACTICE_MAILBOX}"\n')
+    settings = Settings(database_url="unused", secret_key="x" * 40, mesh_config=str(config), mesh_poll_seconds=1)
+    local_id = submit_check(world, smoking_check(), TEMPLATE)
+    with TestClient(create_app(settings, db=world)):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and outbox.entry(world, local_id).state != "acknowledged":
+            time.sleep(0.2)
+    assert outbox.entry(world, local_id).state == "acknowledged"
+    assert _patient(world, FIVE).all_six

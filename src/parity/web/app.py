@@ -66,6 +66,18 @@ class ScopeCache:
         return scope
 
 
+def _mesh_worker(settings: Settings, db: Database):  # noqa: ANN202 - MeshWorker, imported only when configured
+    """Start the MESH worker (send, track, poll) when ``PARITY_MESH_CONFIG`` is set (M4)."""
+    if not settings.mesh_config:
+        return None
+    from parity.interop.mesh import load_mesh_config
+    from parity.interop.mesh.worker import MeshWorker
+
+    worker = MeshWorker(db, load_mesh_config(settings.mesh_config), settings.mesh_poll_seconds)
+    worker.start()
+    return worker
+
+
 def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     """Build the web app. ``db`` lets tests pass an open database; otherwise ``settings.database_url``
     is opened at start-up (it must already hold loaded data: ``parity load`` first)."""
@@ -81,9 +93,12 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             database.ensure_schema()
             ensure_access_schema(database)
         app.state.parity = AppState(settings, database)
+        worker = _mesh_worker(settings, database)
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             if own:
                 database.close()
 
@@ -110,9 +125,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_error_handlers(app)
 
-    from parity.web.routes import admin, api, api_docs, auth, dashboard, health, patients, practices
+    from parity.web.routes import admin, api, api_docs, auth, dashboard, health, messages, patients, practices, trust
 
-    for module in (health, auth, dashboard, practices, patients, admin, api_docs):
+    for module in (health, auth, dashboard, practices, patients, trust, messages, admin, api_docs):
         app.include_router(module.router)
     app.include_router(api.router, prefix=API_PREFIX)
     return app

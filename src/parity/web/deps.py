@@ -105,8 +105,11 @@ def base_context(request: Request, actor: Actor | None, **extra: Any) -> dict[st
         nav.append(("Overview", "/"))
         if actor.role in (Role.practice,) and actor.org_code:
             nav.append(("Worklist", f"/practices/{actor.org_code}/worklist"))
+            nav.append(("Results received", f"/practices/{actor.org_code}/messages"))
         if actor.role == Role.trust:
             nav.append(("Caseload", "/caseload"))
+            nav += [("Record a check", "/trust/checks/new"), ("Upload checks", "/trust/upload"),
+                    ("Sent checks", "/trust/checks")]
         if actor.role == Role.admin:
             nav += [("Audit log", "/admin/audit"), ("Users", "/admin/users")]
         nav.append(("API", "/api/v1/docs"))

@@ -17,6 +17,7 @@ from parity.errors import NotFound, PermissionDenied, Problem, ValidationError
 from parity.interop import checks as trust_checks
 from parity.interop.mesh import inbox, outbox
 from parity.interop.mesh.inbox import InboxMessage
+from parity.interop.record import CheckRecord
 from parity.rules.template import CheckTemplate
 from parity.web.deps import actor_scope, get_state, today
 
@@ -82,17 +83,20 @@ def form_errors(template: CheckTemplate, problems: list[Problem]) -> tuple[list[
     return summary, inline
 
 
-def own_check(request: Request, actor: Actor, check_id: str, version: int, action: str) -> trust_checks.StoredCheck:
+def own_check(request: Request, actor: Actor, check_id: str, version: int, action: str) -> CheckRecord:
     """A check recorded by the actor's trust; 404 (audited as denied) for any other, so other trusts'
     checks are not revealed."""
     trust = require_trust(actor)
     db = get_state(request).db
     with db.lock:
-        found = [c for c in trust_checks.checks(db, trust_code=trust) if c.check_id == check_id and c.version == version]
-    if not found:
+        try:
+            rec: CheckRecord | None = trust_checks.stored_record(db, check_id, version)
+        except NotFound:
+            rec = None
+    if rec is None or rec.trust_code.upper() != trust:
         record(db, actor, action, f"check/{check_id[:60]}", "denied", "not a check of the user's trust")
         raise NotFound("no such check")
-    return found[0]
+    return rec
 
 
 def own_outbox_entry(request: Request, actor: Actor, local_id: str) -> outbox.OutboxEntry:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from parity.web import views
+from parity.web import messaging, views
 from parity.web.deps import ActorDep, AsOfDep, base_context, get_state
 from parity.web.patients import patient_record
 
@@ -22,6 +22,7 @@ def patient_page(request: Request, nhs_number: str, actor: ActorDep, as_of: AsOf
     crumbs = []
     if rec.practice_code:
         crumbs = [("Worklist", f"/practices/{rec.practice_code}/worklist?measure={measure}&as_of={as_of}")]
+    letters = messaging.letters_for_patient(request, actor, nhs_number)
     ctx = base_context(request, actor, title="Patient", rec=rec, measure=measure, measures=views.MEASURES,
-                       measure_obj=state.results.measure(measure), as_of=as_of, breadcrumbs=crumbs)
+                       measure_obj=state.results.measure(measure), as_of=as_of, breadcrumbs=crumbs, letters=letters)
     return state.templates.TemplateResponse(request, "patient.html", ctx)
