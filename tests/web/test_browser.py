@@ -375,3 +375,37 @@ def test_refused_pages_are_a_helpful_403(browse: Any, live_server: str, duckdb_w
     page.get_by_role("link", name="Go to your overview").click()
     page.wait_for_url(re.compile(r"/orgs/"))
     watch.assert_clean(allow_status=(403,))
+
+
+def test_trust_records_a_check_for_the_gp(browse: Any, live_server: str, duckdb_world: WebWorld) -> None:
+    """A trust nurse fills in the one check template by its labels; a slip is refused in place, then the
+    check is queued for the practice with its letter."""
+    page, watch = browse()
+    sign_in(page, live_server, "trust1")
+    page.get_by_role("link", name="Record a check").first.click()
+    assert h1(page) == "Record a physical health check"
+    page.get_by_label("NHS number").fill(duckdb_world.own_patient)
+    page.get_by_label("Date of birth").fill("1980-05-17")
+    page.get_by_label("Registered GP practice").fill(duckdb_world.practice)
+    page.get_by_label("Date of the check").fill("2026-09-01")
+    page.get_by_label("Performed by").fill("Sam Jones, RMN")
+    page.locator('[id="blood_pressure.systolic"]').fill("400")  # a slip: out of the plausible range
+    page.locator('[id="blood_pressure.diastolic"]').fill("85")
+    page.get_by_label("Current smoker").check()
+    page.get_by_role("button", name="Send to the GP practice").click()
+
+    summary = page.locator(".nhsuk-error-summary")
+    assert "between 60 and 260" in summary.inner_text()
+    summary.get_by_role("link").first.click()  # the error links to its field
+    assert page.evaluate("document.activeElement.id") == "blood_pressure.systolic"
+    page.locator('[id="blood_pressure.systolic"]').fill("150")
+    page.get_by_role("button", name="Send to the GP practice").click()
+
+    page.wait_for_url(re.compile(r"/trust/checks/[0-9a-f-]+/v1$"))
+    body = page.locator("main").inner_text()
+    assert "150/85 mmHg" in body and "Current smoker" in body
+    assert re.search(r"queued", body, re.IGNORECASE)
+    href = page.get_by_role("link", name="Open the letter (PDF)").get_attribute("href")
+    letter = page.request.get(live_server + href)  # same signed-in session as the page
+    assert letter.ok and letter.body().startswith(b"%PDF")
+    watch.assert_clean(allow_status=(422,))
