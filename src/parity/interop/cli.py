@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from parity.errors import ConfigurationError
 from parity.settings import Settings
+
+if TYPE_CHECKING:
+    from parity.interop.mesh import MeshConfig
 
 mesh_app = typer.Typer(help="Send checks to GP practices and receive them over MESH.", no_args_is_help=True)
 trust_app = typer.Typer(help="Trust checks: bulk upload.", no_args_is_help=True)
@@ -24,7 +27,7 @@ DatabaseOpt = Annotated[str | None, typer.Option("--database", help="postgresql:
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="MESH configuration file [env: PARITY_MESH_CONFIG]")]
 
 
-def _config(settings: Settings, path: Path | None):  # noqa: ANN202 - MeshConfig, imported lazily
+def _config(settings: Settings, path: Path | None) -> MeshConfig:
     from parity.interop.mesh import load_mesh_config
 
     chosen = path or (Path(settings.mesh_config) if settings.mesh_config else None)

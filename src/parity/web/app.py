@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -25,6 +26,9 @@ from parity.settings import Settings
 from parity.web.errors import install_error_handlers
 from parity.web.security import SecurityHeadersMiddleware
 from parity.web.templating import make_templates
+
+if TYPE_CHECKING:
+    from parity.interop.mesh.worker import MeshWorker
 
 HERE = Path(__file__).parent
 API_PREFIX = "/api/v1"
@@ -66,7 +70,7 @@ class ScopeCache:
         return scope
 
 
-def _mesh_worker(settings: Settings, db: Database):  # noqa: ANN202 - MeshWorker, imported only when configured
+def _mesh_worker(settings: Settings, db: Database) -> MeshWorker | None:
     """Start the MESH worker (send, track, poll) when ``PARITY_MESH_CONFIG`` is set (M4)."""
     if not settings.mesh_config:
         return None
