@@ -14,10 +14,10 @@ APT_PACKAGES := postgresql postgresql-client chromium poppler-utils fonts-dejavu
                 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 export PARITY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test bench lint apt clean help
+.PHONY: demo demo-mesh test bench lint apt clean help
 
 help:
-	@echo "make demo | make test | make bench | make lint | make clean"
+	@echo "make demo | make demo-mesh | make test | make bench | make lint | make clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ apt:
 
 demo: $(STAMP)
 	$(BIN)/parity demo
+
+# The demo with trust-to-GP messaging: mesh-sandbox on 127.0.0.1:8700 and the MESH worker in the server.
+demo-mesh: $(STAMP) $(MESH_STAMP)
+	bash scripts/demo_mesh.sh
 
 test: apt $(STAMP) $(MESH_STAMP)
 	$(BIN)/pytest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from parity.access import add_user, get_user
 from parity.access.scope import CASELOAD_MONTHS
@@ -68,3 +69,34 @@ def _busiest_trust(db: Database, as_of: date) -> str | None:
         "AND date >= ? AND date <= ? AND recorded_by NOT IN (SELECT practice_code FROM practices) "
         "GROUP BY recorded_by ORDER BY n DESC, recorded_by LIMIT 1", [start, as_of])
     return str(rows[0][0]) if rows else None
+
+
+SANDBOX_URL = "http://127.0.0.1:8700"
+SANDBOX_SHARED_KEY = "parity-demo"  # mesh-sandbox only; a real MESH key comes from the environment
+
+
+def write_sandbox_mesh_config(db: Database, as_of: date, path: Path, url: str = SANDBOX_URL) -> Path | None:
+    """Write a MESH file for trying trust-to-GP messaging against NHS Digital's mesh-sandbox.
+
+    The demo trust gets the sandbox mailbox ``X26ABC1``; the demo practice ``X26ABC2`` and another
+    practice of its PCN ``X26ABC3`` (the sandbox's three built-in mailboxes, password ``password``).
+    Returns None when the data has no trust.
+    """
+    practice, pcn, _ = _busiest_practice(db)
+    trust = _busiest_trust(db, as_of)
+    if trust is None:
+        return None
+    rows = db.execute("SELECT DISTINCT practice_code FROM practices WHERE pcn_code = ? AND practice_code <> ? "
+                      "ORDER BY practice_code LIMIT 1", [pcn, practice])
+    practices = {practice: "X26ABC2", **({str(rows[0][0]): "X26ABC3"} if rows else {})}
+    lines = [
+        "# MESH for the demo: NHS Digital's mesh-sandbox on this machine (make demo-mesh starts it).",
+        f'url = "{url}"', f'shared_key = "{SANDBOX_SHARED_KEY}"', "backoff_seconds = 10", "",
+        "[[mailboxes]]", 'mailbox = "X26ABC1"', f'ods = "{trust}"', 'password = "password"', "",
+    ]
+    for code, mailbox in practices.items():
+        lines += ["[[mailboxes]]", f'mailbox = "{mailbox}"', f'ods = "{code}"', 'password = "password"', ""]
+    lines += ["[directory]", *(f'{code} = "{mailbox}"' for code, mailbox in practices.items())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
