@@ -47,12 +47,13 @@ demo-mesh: $(STAMP) $(MESH_STAMP)
 test: apt $(STAMP) $(MESH_STAMP)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(MESH_STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/web_load.py
+	$(BIN)/python benchmarks/mesh_filing.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) $(MESH_VENV) parity-data .pytest_cache .ruff_cache

@@ -762,12 +762,12 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the web-load section of ``path`` (between the markers), or append it; keep the rest."""
+def write_section(path: Path, section: str, start: str = START_MARK, end: str = END_MARK) -> None:
+    """Replace the section of ``path`` between the ``start`` and ``end`` markers, or append it; keep the rest."""
     text = path.read_text() if path.exists() else ""
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        tail = rest.split(END_MARK, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1]
         text = head + section + tail
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
