@@ -188,6 +188,26 @@ class ResultStore:
             self._memory[key] = split
         return split
 
+    def practice_worklist(self, measure_id: str, as_of: date, practice_code: str) -> pd.DataFrame:
+        """The whole worklist of one practice (``parity.reports.worklist.worklist``), built once per data
+        version; shared by the web worklist, recall and the ranked care worklists."""
+
+        def build() -> pd.DataFrame:
+            status = self.status_by_practice(measure_id, as_of).get(practice_code)
+            if status is None:
+                status = self.status(measure_id, as_of).iloc[0:0]
+            return self.worklist_of(status, measure_id, as_of)
+
+        return self.derived(("worklist", measure_id, as_of, practice_code), build)
+
+    def worklist_of(self, status: pd.DataFrame, measure_id: str, as_of: date) -> pd.DataFrame:
+        """``worklist`` for the patients in ``status``, joined only to their own demographics rows."""
+        from parity.reports.worklist import worklist
+
+        people = self.patients()
+        people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
+        return worklist(status, people, self.measure(measure_id), as_of)
+
     def patients(self) -> pd.DataFrame:
         """Demographics of every patient (for worklists): nhs_number, date_of_birth, sex, ethnicity,
         imd_decile, indexed by NHS number (so a practice's patients are one ``reindex`` away)."""

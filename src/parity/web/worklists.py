@@ -14,7 +14,7 @@ from fastapi import Request
 
 from parity.access import Actor, record
 from parity.errors import NotFound, PermissionDenied
-from parity.reports.worklist import WorklistFilter, apply_filter, worklist, worklist_summary
+from parity.reports.worklist import WorklistFilter, apply_filter, worklist_summary
 from parity.web import views
 from parity.web.deps import actor_scope, get_state
 
@@ -47,30 +47,10 @@ def practice_worklist(request: Request, actor: Actor, code: str, measure_id: str
     except NotFound:
         record(state.db, actor, action, resource, "denied", "no such practice")
         raise
-    full = scope.filter_patients(_practice_frame(state.results, measure_id, as_of, code))
+    full = scope.filter_patients(state.results.practice_worklist(measure_id, as_of, code))
     rows = apply_filter(full, filters)
     record(state.db, actor, action, resource, "allowed", f"{len(rows)} patients; {measure_id}; as_of {as_of}")
     return PracticeWorklist(code, practice["org_name"], rows, len(full), worklist_summary(full))
-
-
-def _practice_frame(results, measure_id: str, as_of: date, code: str) -> pd.DataFrame:  # noqa: ANN001
-    """The whole worklist of one practice, built once per data version (filters and the user's scope
-    are applied per request; a trust sees only its caseload's rows of it)."""
-
-    def build() -> pd.DataFrame:
-        status = results.status_by_practice(measure_id, as_of).get(code)
-        if status is None:
-            status = results.status(measure_id, as_of).iloc[0:0]
-        return _worklist_of(results, status, measure_id, as_of)
-
-    return results.derived(("worklist", measure_id, as_of, code), build)
-
-
-def _worklist_of(results, status: pd.DataFrame, measure_id: str, as_of: date) -> pd.DataFrame:  # noqa: ANN001
-    """``worklist`` for the patients in ``status``, joined only to their own demographics rows."""
-    people = results.patients()
-    people = people.loc[people.index.intersection(status["nhs_number"].astype(str))].reset_index(drop=True)
-    return worklist(status, people, results.measure(measure_id), as_of)
 
 
 def caseload_worklist(request: Request, actor: Actor, measure_id: str, as_of: date,
@@ -82,8 +62,8 @@ def caseload_worklist(request: Request, actor: Actor, measure_id: str, as_of: da
     if scope.caseload is None:
         record(state.db, actor, "view_caseload", "caseload", "denied", "not a trust user")
         raise PermissionDenied("only mental-health trust users have a caseload")
-    full = _worklist_of(state.results, scope.filter_patients(state.results.status(measure_id, as_of)),
-                        measure_id, as_of)
+    full = state.results.worklist_of(scope.filter_patients(state.results.status(measure_id, as_of)), measure_id,
+                                     as_of)
     rows = apply_filter(full, filters)
     record(state.db, actor, "view_caseload", f"caseload/{actor.org_code}", "allowed",
            f"{len(rows)} patients; {measure_id}; as_of {as_of}")

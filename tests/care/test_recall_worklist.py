@@ -1,0 +1,120 @@
+"""Recall schedules and the ranked worklists on a small practice, on DuckDB and PostgreSQL.
+
+Five patients at one practice, checks in the year to 30 September 2026:
+ALL has all six; QUICK lacks only smoking; BLOODS lacks lipids and glucose; MOST lacks BP, lipids,
+glucose and smoking; DNA lacks lipids and glucose and has missed an appointment.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from interop.world import SMI_DIAGNOSIS
+from interop.world import test_range_numbers as numbers
+from parity.care import recall
+from parity.care.contacts import histories, record_contact
+from parity.care.worklist import effort, outreach_list, quick_info_gather, ranked
+from parity.db import Database
+from parity.ingest import load_extract
+from parity.reports.results import ResultStore
+
+PRACTICE = "J82155"
+AS_OF = date(2026, 9, 30)
+ALL, QUICK, BLOODS, MOST, DNA = numbers(5, start=900_100_000)
+BORN = {ALL: "1970-10-02", QUICK: "1971-10-15", BLOODS: "1980-10-20", MOST: "1990-02-11", DNA: "1985-10-30"}
+CODES = {"bmi": (60621009, 27), "sys": (72313002, 120), "dia": (1091811000000102, 80),
+         "lipids": (1005671000000105, 5), "glucose": (999791000000106, 40), "alcohol": (763256006, 2),
+         "smoking": (8517006, None)}
+HAS = {ALL: list(CODES), QUICK: ["bmi", "sys", "dia", "lipids", "glucose", "alcohol"],
+       BLOODS: ["bmi", "sys", "dia", "alcohol", "smoking"], MOST: ["bmi", "alcohol"],
+       DNA: ["bmi", "sys", "dia", "alcohol", "smoking"]}
+MEDICATION_REVIEW = 182836005
+
+
+@pytest.fixture
+def practice(any_db: Database, tmp_path: Path) -> Database:
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "patients.csv").write_text("nhs_number,date_of_birth,sex\n"
+                                         + "".join(f"{n},{b},female\n" for n, b in BORN.items()))
+    (folder / "registrations.csv").write_text("nhs_number,practice_code,start_date,end_date\n"
+                                              + "".join(f"{n},{PRACTICE},2010-01-01,\n" for n in BORN))
+    rows = [f"{n},2015-01-01,{SMI_DIAGNOSIS},," for n in BORN]
+    for n, has in HAS.items():
+        rows += [f"{n},2026-05-01,{CODES[k][0]},{'' if CODES[k][1] is None else CODES[k][1]}," for k in has]
+    rows.append(f"{MOST},2026-02-03,{MEDICATION_REVIEW},,")
+    (folder / "events.csv").write_text("nhs_number,date,snomed_code,value,unit\n" + "\n".join(rows) + "\n")
+    load_extract(any_db, folder)
+    now = datetime(2026, 9, 30, 12)
+    record_contact(any_db, DNA, PRACTICE, "invited", date(2026, 9, 1), now=now)
+    record_contact(any_db, DNA, PRACTICE, "booked", date(2026, 9, 3), now=now, options=("quiet_space",))
+    record_contact(any_db, DNA, PRACTICE, "did_not_attend", date(2026, 9, 10), now=now)
+    return any_db
+
+
+def _ranked(db: Database):
+    wl = ResultStore(db).practice_worklist("phsmi", AS_OF, PRACTICE)
+    return ranked(wl, histories(db, PRACTICE), AS_OF)
+
+
+def test_effort_counts_appointments_not_checks() -> None:
+    assert effort(["smoking"]) == effort(["alcohol", "smoking"]) == 0.25
+    assert effort(["lipids", "glucose"]) == 1.0
+    assert effort(["blood_pressure", "lipids", "smoking"]) == 2.0
+    assert effort([]) == 0.0
+
+
+def test_ranked_by_expected_gain_near_misses_first_each_with_why(practice: Database) -> None:
+    df = _ranked(practice)
+    assert list(df["nhs_number"]) == [QUICK, BLOODS, DNA, MOST, ALL]
+    gain = dict(zip(df["nhs_number"], df["expected_gain"], strict=True))
+    assert gain[QUICK] == pytest.approx(0.9 / 0.25)
+    assert gain[BLOODS] == pytest.approx(0.9)
+    assert gain[DNA] == pytest.approx(0.45)  # one missed appointment halves the chance
+    assert gain[MOST] == pytest.approx(0.45) and gain[ALL] == 0
+    why = dict(zip(df["nhs_number"], df["why"], strict=True))
+    assert why[QUICK] == "5 of 6 done; only smoking status missing: ask by phone or text"
+    assert why[DNA] == ("4 of 6 done; missing lipids, glucose or HbA1c; missed 1 appointment; did not attend once; "
+                        "prefers a quiet space to wait")
+
+
+def test_quick_info_gather_lists_only_checks_needing_no_procedure(practice: Database) -> None:
+    assert list(quick_info_gather(_ranked(practice))["nhs_number"]) == [QUICK]
+
+
+def test_outreach_list_after_a_second_dna(practice: Database) -> None:
+    assert outreach_list(_ranked(practice)).empty
+    now = datetime(2026, 9, 30, 12)
+    record_contact(practice, DNA, PRACTICE, "invited", date(2026, 9, 17), now=now)
+    record_contact(practice, DNA, PRACTICE, "booked", date(2026, 9, 18), now=now)
+    record_contact(practice, DNA, PRACTICE, "did_not_attend", date(2026, 9, 25), now=now)
+    out = outreach_list(_ranked(practice))
+    assert list(out["nhs_number"]) == [DNA]
+    assert "outreach: did not attend twice" in out.iloc[0]["why"]
+
+
+def test_birthday_month_recall_invites_those_with_checks_due(practice: Database) -> None:
+    wl = ResultStore(practice).practice_worklist("phsmi", AS_OF, PRACTICE)
+    october = recall.due_invitations(practice, wl, PRACTICE, "2026-10", AS_OF, ("bmi", "blood_pressure", "lipids",
+                                                                                "glucose", "alcohol", "smoking"))
+    by = {d.nhs_number: d for d in october}
+    # Born in October: ALL has nothing due by 31 October (done in May); DNA is waiting for the 7 days, which
+    # have passed by October, so gets a second invitation; MOST was born in February.
+    assert set(by) == {QUICK, BLOODS, DNA}
+    assert by[QUICK].checks_due == ("smoking",) and by[QUICK].invitation_number == 1
+    assert by[DNA].invitation_number == 2 and by[DNA].options == ("quiet_space",)
+
+
+def test_medication_review_schedule_moves_recall_to_the_review_month(practice: Database) -> None:
+    core = ("bmi", "blood_pressure", "lipids", "glucose", "alcohol", "smoking")
+    wl = ResultStore(practice).practice_worklist("phsmi", AS_OF, PRACTICE)
+    assert recall.mode_of(practice, PRACTICE) == "birthday_month"
+    recall.set_mode(practice, PRACTICE, "medication_review", "p1")
+    assert recall.mode_of(practice, PRACTICE) == "medication_review"
+    feb = {d.nhs_number for d in recall.due_invitations(practice, wl, PRACTICE, "2027-02", AS_OF, core)}
+    assert feb == {MOST}  # reviewed in February; the others have no review, so keep their birthday month
+    with pytest.raises(Exception, match="unknown recall schedule"):
+        recall.set_mode(practice, PRACTICE, "whenever")
