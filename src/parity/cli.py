@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from parity.access.cli import audit_app, users_app
+from parity.care.cli import register as register_care
 from parity.errors import ConfigurationError, ParityError, ValidationError, exit_code_for
 from parity.interop.cli import mesh_app, trust_app
 from parity.settings import DEFAULT_DATA_DIR, SECRET_KEY_FILE, Settings
@@ -298,6 +299,11 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     # access_log=False: uvicorn's access log prints full URLs, and a URL can hold an NHS number
     # (/patients/{nhs_number}); parity.web logs route templates instead.
     uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning")
+
+
+# `parity recall|contact|followup|referral …`, `parity worklist`, `parity passport` (parity.care.cli),
+# after the commands above so `parity --help` lists the core commands first.
+register_care(app)
 
 
 def main() -> None:

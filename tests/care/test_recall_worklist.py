@@ -1,9 +1,5 @@
-"""Recall schedules and the ranked worklists on a small practice, on DuckDB and PostgreSQL.
-
-Five patients at one practice, checks in the year to 30 September 2026:
-ALL has all six; QUICK lacks only smoking; BLOODS lacks lipids and glucose; MOST lacks BP, lipids,
-glucose and smoking; DNA lacks lipids and glucose and has missed an appointment.
-"""
+"""Recall schedules and the ranked worklists on a small practice (``world.py``; DNA has also missed an
+appointment), on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from interop.world import SMI_DIAGNOSIS
-from interop.world import test_range_numbers as numbers
 from parity.care import recall
 from parity.care.contacts import histories, record_contact
 from parity.care.worklist import effort, outreach_list, quick_info_gather, ranked
@@ -21,33 +15,12 @@ from parity.db import Database
 from parity.ingest import load_extract
 from parity.reports.results import ResultStore
 
-PRACTICE = "J82155"
-AS_OF = date(2026, 9, 30)
-ALL, QUICK, BLOODS, MOST, DNA = numbers(5, start=900_100_000)
-BORN = {ALL: "1970-10-02", QUICK: "1971-10-15", BLOODS: "1980-10-20", MOST: "1990-02-11", DNA: "1985-10-30"}
-CODES = {"bmi": (60621009, 27), "sys": (72313002, 120), "dia": (1091811000000102, 80),
-         "lipids": (1005671000000105, 5), "glucose": (999791000000106, 40), "alcohol": (763256006, 2),
-         "smoking": (8517006, None)}
-HAS = {ALL: list(CODES), QUICK: ["bmi", "sys", "dia", "lipids", "glucose", "alcohol"],
-       BLOODS: ["bmi", "sys", "dia", "alcohol", "smoking"], MOST: ["bmi", "alcohol"],
-       DNA: ["bmi", "sys", "dia", "alcohol", "smoking"]}
-MEDICATION_REVIEW = 182836005
+from .world import ALL, AS_OF, BLOODS, DNA, MOST, PRACTICE, QUICK, write_practice
 
 
 @pytest.fixture
 def practice(any_db: Database, tmp_path: Path) -> Database:
-    folder = tmp_path / "x"
-    folder.mkdir()
-    (folder / "patients.csv").write_text("nhs_number,date_of_birth,sex\n"
-                                         + "".join(f"{n},{b},female\n" for n, b in BORN.items()))
-    (folder / "registrations.csv").write_text("nhs_number,practice_code,start_date,end_date\n"
-                                              + "".join(f"{n},{PRACTICE},2010-01-01,\n" for n in BORN))
-    rows = [f"{n},2015-01-01,{SMI_DIAGNOSIS},," for n in BORN]
-    for n, has in HAS.items():
-        rows += [f"{n},2026-05-01,{CODES[k][0]},{'' if CODES[k][1] is None else CODES[k][1]}," for k in has]
-    rows.append(f"{MOST},2026-02-03,{MEDICATION_REVIEW},,")
-    (folder / "events.csv").write_text("nhs_number,date,snomed_code,value,unit\n" + "\n".join(rows) + "\n")
-    load_extract(any_db, folder)
+    load_extract(any_db, write_practice(tmp_path / "x"))
     now = datetime(2026, 9, 30, 12)
     record_contact(any_db, DNA, PRACTICE, "invited", date(2026, 9, 1), now=now)
     record_contact(any_db, DNA, PRACTICE, "booked", date(2026, 9, 3), now=now, options=("quiet_space",))

@@ -1,0 +1,127 @@
+"""Care operations shared by the CLI and the web app: worklists, invitations, the passport.
+
+Each function takes an open ``Database`` and plain values; results come from the precomputed
+``ResultStore`` (``parity.reports.results``), so a practice's worklist is built once per data version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from parity.access.schema import atomic
+from parity.care import recall
+from parity.care.contacts import histories, record_contact
+from parity.care.worklist import LABELS, outreach_list, quick_info_gather, ranked
+from parity.db import Database
+from parity.reports.results import ResultStore
+
+
+@dataclass
+class InvitationBatch:
+    """The invitations a practice sends for one month."""
+
+    practice_code: str
+    practice_name: str
+    month: str
+    due: list[recall.Due]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"nhs_number": d.nhs_number, "invitation": d.invitation_number,
+                              "checks_due": ", ".join(LABELS.get(c, c) for c in d.checks_due),
+                              "options": ", ".join(d.options)} for d in self.due],
+                            columns=["nhs_number", "invitation", "checks_due", "options"])
+
+
+def store_for(db: Database, results: ResultStore | None = None) -> ResultStore:
+    return results if results is not None else ResultStore(db)
+
+
+def practice_name(db: Database, practice_code: str) -> str:
+    rows = db.execute("SELECT practice_name FROM practices WHERE practice_code = ? LIMIT 1", [practice_code])
+    return str(rows[0][0]) if rows else practice_code
+
+
+def care_worklist(db: Database, practice_code: str, as_of: date, measure_id: str = "phsmi", kind: str = "ranked",
+                  results: ResultStore | None = None) -> pd.DataFrame:
+    """The practice's worklist ranked by expected gain (``kind`` ranked), or its quick-info-gather or
+    outreach list."""
+    store = store_for(db, results)
+    wl = store.practice_worklist(measure_id, as_of, practice_code)
+    with db.lock:
+        contacts = histories(db, practice_code)
+    df = ranked(wl, contacts, as_of, tuple(c.id for c in store.measure(measure_id).core))
+    if kind == "quick":
+        return quick_info_gather(df)
+    if kind == "outreach":
+        return outreach_list(df)
+    return df
+
+
+def invitations_due(db: Database, practice_code: str, month: str, as_of: date, measure_id: str = "phsmi",
+                    results: ResultStore | None = None) -> InvitationBatch:
+    """Who the practice invites in ``month`` (``YYYY-MM``)."""
+    store = store_for(db, results)
+    wl = store.practice_worklist(measure_id, as_of, practice_code)
+    core = tuple(c.id for c in store.measure(measure_id).core)
+    with db.lock:
+        due = recall.due_invitations(db, wl, practice_code, month, as_of, core)
+    return InvitationBatch(practice_code, practice_name(db, practice_code), month, due)
+
+
+def record_invitations(db: Database, batch: InvitationBatch, on: date, *, channel: str, username: str | None) -> int:
+    """Record an ``invited`` contact for every invitation of ``batch`` (all or nothing)."""
+    with atomic(db):
+        for d in batch.due:
+            record_contact(db, d.nhs_number, d.practice_code, "invited", on, channel=channel, username=username)
+    return len(batch.due)
+
+
+def invitation_letters(batch: InvitationBatch, generated_on: date) -> bytes:
+    """One printable PDF, a page per invitation."""
+    from parity.care.documents import render_invitation_pdf
+
+    return render_invitation_pdf(_invitations(batch), practice_name=batch.practice_name,
+                                 practice_code=batch.practice_code, generated_on=generated_on)
+
+
+def invitation_sms(batch: InvitationBatch) -> str:
+    """CSV of ``nhs_number, message`` for the practice's own messaging system."""
+    from parity.care.documents import sms_export_csv
+
+    return sms_export_csv(_invitations(batch), batch.practice_name)
+
+
+def write_invitation_files(db: Database, batch: InvitationBatch, *, letters: Path | None, sms: Path | None,
+                           generated_on: date) -> None:
+    if letters is not None:
+        letters.write_bytes(invitation_letters(batch, generated_on))
+    if sms is not None:
+        sms.write_text(invitation_sms(batch), encoding="utf-8")
+
+
+def _invitations(batch: InvitationBatch) -> list:  # list[Invitation]
+    from parity.care.contacts import OPTIONS
+    from parity.care.documents import Invitation
+
+    return [Invitation(nhs_number=d.nhs_number, checks_due=tuple(LABELS.get(c, c) for c in d.checks_due),
+                       invitation_number=d.invitation_number,
+                       options=tuple(OPTIONS[o] for o in d.options if o in OPTIONS)) for d in batch.due]
+
+
+def passport_document(db: Database, nhs_number: str, as_of: date, kind: str, measure_id: str = "phsmi",
+                      results: ResultStore | None = None) -> bytes:
+    """The patient passport as ``pdf`` or ``html`` bytes."""
+    from parity.care.documents import render_passport_html, render_passport_pdf
+    from parity.reports.timeline import patient_timeline
+
+    store = store_for(db, results)
+    with db.lock:
+        record = patient_timeline(db, store.measure(measure_id), nhs_number, as_of, store.structure)
+    name = practice_name(db, record.practice_code) if record.practice_code else None
+    if kind == "html":
+        return render_passport_html(record, as_of=as_of, practice_name=name).encode("utf-8")
+    return render_passport_pdf(record, as_of=as_of, practice_name=name)
