@@ -108,7 +108,7 @@ def _invitations(batch: InvitationBatch) -> list:  # list[Invitation]
     from parity.care.documents import Invitation
 
     return [Invitation(nhs_number=d.nhs_number, checks_due=tuple(LABELS.get(c, c) for c in d.checks_due),
-                       invitation_number=d.invitation_number,
+                       number=d.invitation_number,
                        options=tuple(OPTIONS[o] for o in d.options if o in OPTIONS)) for d in batch.due]
 
 
