@@ -72,3 +72,28 @@ def test_passport_pdf_and_html(env: dict[str, str], tmp_path: Path) -> None:
     assert 'lang="en-GB"' in html.read_text()
     bad = _run(env, "passport", QUICK, "--out", str(tmp_path / "p.doc"))
     assert bad.returncode == 2 and ".pdf or .html" in bad.stderr
+
+
+def test_followup_findings_referrals_and_the_red_zone_measure(env: dict[str, str]) -> None:
+    # Everyone at the practice had a BMI of 27 on 1 May 2026: a red-zone finding (weight management).
+    def practice_row() -> dict[str, str]:
+        out = _run(env, "followup", "measure", "--level", "practice", "--as-of", "2026-09-30", "--format", "csv")
+        assert out.returncode == 0, out.stderr
+        return next(r for r in csv.DictReader(io.StringIO(out.stdout)) if r["org_code"] == PRACTICE)
+
+    before = practice_row()
+    assert (before["findings"], before["findings_overdue"]) == ("5", "5")
+    found = _run(env, "followup", "findings", "--practice", PRACTICE, "--as-of", "2026-09-30", "--overdue",
+                 "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(found.stdout)))
+    assert len(rows) == 5 and all("BMI" in r["finding_label"] for r in rows)
+    opened = _run(env, "referral", "add", QUICK, "--practice", PRACTICE, "--intervention", "weight_management",
+                  "--date", "2026-06-01")
+    assert opened.returncode == 0, opened.stderr
+    rid = opened.stdout.split()[1].rstrip(":")
+    bad = _run(env, "referral", "add", QUICK, "--practice", PRACTICE, "--intervention", "weight_management",
+               "--referral", rid, "--state", "offered", "--date", "2026-06-02")
+    assert bad.returncode == 2 and QUICK not in bad.stderr
+    after = practice_row()
+    assert (after["findings_followed_up"], after["findings_overdue"]) == ("1", "4")
+    assert "offered" in _run(env, "referral", "list", QUICK, "--format", "csv").stdout

@@ -189,3 +189,84 @@ def register(app: typer.Typer) -> None:
     app.add_typer(referral_app, name="referral")
     app.command("worklist")(worklist)
     app.command("passport")(passport)
+
+
+# -- follow-up and referrals -----------------------------------------------------------------------
+
+class Level(StrEnum):
+    practice = "practice"
+    pcn = "pcn"
+    sub_icb = "sub_icb"
+    icb = "icb"
+    region = "region"
+    england = "england"
+
+
+@followup_app.command("findings")
+def followup_findings(practice: PracticeOpt, database: DatabaseOpt = None, as_of: AsOfOpt = None,
+                      overdue: Annotated[bool, typer.Option(help="Only findings with no follow-up in 3 months")]
+                      = False,
+                      fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table) -> None:
+    """Red-zone findings of a practice's SMI register, the intervention each needs, and its follow-up."""
+    from parity.care.service import followup_findings as find
+
+    with _open(database) as db:
+        df = find(db, _day(as_of), practice_codes=[practice.upper()])
+    if overdue:
+        df = df[df["overdue"].astype(bool)]
+    cols = ["nhs_number", "finding_label", "value_text", "finding_date", "intervention_label", "referral_state",
+            "followed_up", "overdue"]
+    _emit(df[cols].reset_index(drop=True), fmt, f"Red-zone findings at {practice.upper()}")
+
+
+@followup_app.command("measure")
+def followup_measure(database: DatabaseOpt = None, as_of: AsOfOpt = None,
+                     level: Annotated[Level, typer.Option(help="Organisation level of the rows")] = Level.icb,
+                     parent: Annotated[str | None, typer.Option(help="Only organisations within this parent")]
+                     = None,
+                     disclosure: Annotated[bool, typer.Option(help="Apply disclosure control")] = False,
+                     fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table) -> None:
+    """Red-zone findings without follow-up within 3 months, per organisation."""
+    from parity.care.service import red_zone
+
+    settings = Settings.from_env(database=database)
+    with _open(database) as db:
+        df = red_zone(db, _day(as_of), level.value, parent=parent, settings=settings if disclosure else None)
+    _emit(df.drop(columns="parent_code"), fmt, f"Red-zone follow-up by {level.value}")
+
+
+@referral_app.command("add")
+def referral_add(nhs_number: Annotated[str, typer.Argument(help="The patient's NHS number")], practice: PracticeOpt,
+                 intervention: Annotated[str, typer.Option(help="stop_smoking, weight_management, bp_review, "
+                                                                "diabetes_prevention, diabetes_review, lipid_review "
+                                                                "or alcohol_brief_intervention")],
+                 state: Annotated[str, typer.Option(help="offered, accepted, declined or completed")] = "offered",
+                 referral: Annotated[str | None, typer.Option(help="The referral to move on (omit to open one)")]
+                 = None,
+                 note: Annotated[str, typer.Option(help="A short note")] = "",
+                 on: Annotated[str | None, typer.Option("--date", help="When, YYYY-MM-DD (default now)")] = None,
+                 database: DatabaseOpt = None) -> None:
+    """Open a referral (offered) or move one on (accepted, declined, completed)."""
+    from parity.care.followup import record_referral
+
+    with _open(database) as db:
+        rid = record_referral(db, nhs_number, practice.upper(), intervention, state, os.environ.get("USER") or "cli",
+                              note=note, referral_id=referral, at=_day(on, "--date") if on else None)
+    typer.echo(f"referral {rid}: {state}")
+
+
+@referral_app.command("list")
+def referral_list(nhs_number: Annotated[str | None, typer.Argument(help="One patient's NHS number")] = None,
+                  practice: Annotated[str | None, typer.Option(help="Referrals opened at this practice")] = None,
+                  database: DatabaseOpt = None, fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table) -> None:
+    """Referrals with their current state."""
+    import pandas as pd
+
+    from parity.care.followup import referrals
+
+    with _open(database) as db:
+        found = referrals(db, nhs_number, [practice.upper()] if practice else None)
+    df = pd.DataFrame([{"referral_id": r.referral_id, "nhs_number": r.nhs_number, "intervention": r.intervention_id,
+                        "state": r.state, "opened": r.opened_at, "updated": r.updated_at} for r in found],
+                      columns=["referral_id", "nhs_number", "intervention", "state", "opened", "updated"])
+    _emit(df, fmt, "Referrals")

@@ -125,3 +125,34 @@ def passport_document(db: Database, nhs_number: str, as_of: date, kind: str, mea
     if kind == "html":
         return render_passport_html(record, as_of=as_of, practice_name=name).encode("utf-8")
     return render_passport_pdf(record, as_of=as_of, practice_name=name)
+
+
+def register_of(store: ResultStore, as_of: date, measure_id: str = "phsmi") -> frozenset[str]:
+    """NHS numbers in the measure's denominator on ``as_of``: follow-up is about the SMI register."""
+    status = store.status(measure_id, as_of)
+    keep = status["in_denominator"].fillna(False).astype(bool)
+    return frozenset(status.loc[keep, "nhs_number"].astype(str))
+
+
+def followup_findings(db: Database, as_of: date, *, practice_codes: list[str] | None = None,
+                      nhs_numbers: list[str] | None = None, measure_id: str = "phsmi",
+                      results: ResultStore | None = None) -> pd.DataFrame:
+    """Red-zone findings of the register's patients with their intervention and follow-up state."""
+    from parity.care.followup import findings
+
+    store = store_for(db, results)
+    register = register_of(store, as_of, measure_id)
+    with db.lock:
+        return findings(db, as_of, practice_codes=practice_codes, nhs_numbers=nhs_numbers, register=register)
+
+
+def red_zone(db: Database, as_of: date, level: str, *, parent: str | None = None, settings: object = None,
+             measure_id: str = "phsmi", results: ResultStore | None = None) -> pd.DataFrame:
+    """Red-zone findings without follow-up within 3 months, per organisation at ``level``."""
+    from parity.care.followup import red_zone_measure
+
+    store = store_for(db, results)
+    register = register_of(store, as_of, measure_id)
+    with db.lock:
+        return red_zone_measure(db, as_of, level, structure=store.structure, parent=parent, settings=settings,
+                                register=register)

@@ -1,0 +1,536 @@
+"""Follow-up of red-zone results (mission feature M6): findings, referrals and the red-zone measure.
+
+"Don't just screen - intervene for all patients in the red zone" (Lester tool, clinical-spec.md §4, S14).
+``findings`` lists every abnormal result of the patients registered on a reporting date, with the
+intervention it maps to (``parity.rules.interventions``) and whether it was followed up within 3 months;
+``record_referral`` tracks a referral offered -> accepted/declined -> completed in the append-only
+``referrals`` table; ``red_zone_measure`` counts findings without follow-up at every organisation level.
+
+SQL here is one text for DuckDB and PostgreSQL (``?`` parameters); the rules are evaluated in pandas with the
+same ``Criterion.matches`` that ``Finding.evaluate`` uses for one patient. No patient data goes into
+exceptions or logs.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+
+from parity.access.schema import atomic, utc_now
+from parity.db import Database
+from parity.errors import ConfigurationError
+from parity.rules.interventions import REFERRAL_STATES, Finding, InterventionCatalogue, load_interventions
+from parity.rules.model import Window, months_before
+
+# -- referrals: append-only ------------------------------------------------------------------------
+
+REFERRALS_DDL = """CREATE TABLE IF NOT EXISTS referrals (
+    referral_id VARCHAR(36) NOT NULL,
+    seq INTEGER NOT NULL,               -- 1 for the offer, then one more per change of state
+    nhs_number VARCHAR(10) NOT NULL,
+    practice_code VARCHAR(10) NOT NULL,
+    intervention_id VARCHAR(40) NOT NULL,
+    state VARCHAR(10) NOT NULL,
+    occurred_at TIMESTAMP NOT NULL,     -- UTC, naive
+    username VARCHAR(64) NOT NULL,
+    note VARCHAR(1000),
+    PRIMARY KEY (referral_id, seq)
+)"""
+REFERRALS_INDEX = "CREATE INDEX IF NOT EXISTS referrals_nhs_number ON referrals (nhs_number)"
+
+_PG_FUNCTION = """CREATE OR REPLACE FUNCTION parity_referrals_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION 'referrals is append-only' USING ERRCODE = 'insufficient_privilege';
+END;
+$fn$"""
+_PG_TRIGGER = ("CREATE TRIGGER referrals_no_update_delete BEFORE UPDATE OR DELETE ON referrals "
+               "FOR EACH ROW EXECUTE FUNCTION parity_referrals_append_only()")
+# Arbitrary constant key for pg_advisory_xact_lock: serialises schema setup and referral appends.
+PG_LOCK_KEY = 7_347_125_917
+
+#: state -> states a referral may move to. A referral starts ``offered`` (the key None); declined and
+#: completed are final (product.md M6: offered -> accepted/declined -> completed).
+TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"offered"}),
+    "offered": frozenset({"accepted", "declined"}),
+    "accepted": frozenset({"completed", "declined"}),
+    "declined": frozenset(),
+    "completed": frozenset(),
+}
+
+#: Follow-up must come within this many months of the finding (Parity choice; product.md M6).
+FOLLOW_UP_MONTHS = 3
+
+_ready: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def ensure_followup_schema(db: Database) -> None:
+    """Create the ``referrals`` table (and on PostgreSQL its append-only trigger) if missing; idempotent."""
+    if db in _ready:
+        return
+    with atomic(db):
+        if db.kind == "postgres":
+            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
+        db.execute(REFERRALS_DDL)
+        db.execute(REFERRALS_INDEX)
+        if db.kind == "postgres":
+            db.execute(_PG_FUNCTION)
+            existing = {row[0] for row in db.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('referrals') AND NOT tgisinternal")}
+            if "referrals_no_update_delete" not in existing:
+                db.execute(_PG_TRIGGER)
+    _ready.add(db)
+
+
+@dataclass(frozen=True)
+class ReferralStep:
+    """One recorded change of state of a referral."""
+
+    seq: int
+    state: str
+    occurred_at: datetime
+    username: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Referral:
+    """A referral's current state and its history (oldest step first)."""
+
+    referral_id: str
+    nhs_number: str
+    practice_code: str
+    intervention_id: str
+    state: str
+    opened_at: datetime
+    updated_at: datetime
+    history: tuple[ReferralStep, ...]
+
+
+def _timestamp(at: datetime | date | None) -> datetime:
+    if at is None:
+        return utc_now()
+    if isinstance(at, datetime):
+        if at.tzinfo is not None:
+            at = at.astimezone(UTC).replace(tzinfo=None)
+        return at
+    return datetime.combine(at, time())
+
+
+def record_referral(db: Database, nhs_number: str, practice_code: str, intervention_id: str, state: str,
+                    username: str, note: str = "", referral_id: str | None = None,
+                    at: datetime | date | None = None) -> str:
+    """Append one step to a referral and return its id.
+
+    Without ``referral_id`` a new referral is opened (``state`` must be ``offered``); with it, ``state`` must
+    be allowed after the referral's current state (``TRANSITIONS``), for the same patient and intervention,
+    and not earlier than the last step. Anything else raises ``ConfigurationError``.
+    """
+    catalogue = load_interventions()
+    if intervention_id not in catalogue.interventions:
+        raise ConfigurationError(f"unknown intervention {intervention_id!r}")
+    if state not in REFERRAL_STATES:
+        raise ConfigurationError(f"referral state must be one of {', '.join(REFERRAL_STATES)}")
+    occurred_at = _timestamp(at)
+    ensure_followup_schema(db)
+    with atomic(db):
+        if db.kind == "postgres":
+            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
+        current: str | None = None
+        seq = 1
+        if referral_id is None:
+            referral_id = uuid.uuid4().hex
+        else:
+            rows = db.execute(
+                "SELECT seq, state, occurred_at, nhs_number, intervention_id FROM referrals "
+                "WHERE referral_id = ? ORDER BY seq DESC LIMIT 1", [referral_id])
+            if not rows:
+                raise ConfigurationError("unknown referral")
+            last_seq, current, last_at, last_nhs, last_intervention = rows[0]
+            if last_nhs != nhs_number or last_intervention != intervention_id:
+                raise ConfigurationError("the referral is for another patient or intervention")
+            if occurred_at < last_at:
+                raise ConfigurationError("a referral step cannot be earlier than the previous one")
+            seq = int(last_seq) + 1
+        if state not in TRANSITIONS[current]:
+            allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (final state)"
+            raise ConfigurationError(f"invalid referral transition {current or 'new'} -> {state}; allowed: {allowed}")
+        db.execute(
+            "INSERT INTO referrals (referral_id, seq, nhs_number, practice_code, intervention_id, state, "
+            "occurred_at, username, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [referral_id, seq, nhs_number, practice_code, intervention_id, state, occurred_at, username, note])
+    return referral_id
+
+
+def _in_list(column: str, values: Sequence[Any]) -> str:
+    return f"{column} IN ({', '.join('?' for _ in values)})"
+
+
+#: Longer lists of NHS numbers or practices are not sent as SQL parameters (PostgreSQL allows 65535 per
+#: statement); the rows are filtered in pandas instead.
+_MAX_SQL_LIST = 1000
+
+
+def _sql_list(values: Iterable[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    out = sorted(set(values))
+    return out if len(out) <= _MAX_SQL_LIST else None
+
+
+def _referral_rows(db: Database, nhs_numbers: Sequence[str] | None = None,
+                   before: datetime | None = None) -> pd.DataFrame:
+    ensure_followup_schema(db)
+    cols = ["referral_id", "seq", "nhs_number", "practice_code", "intervention_id", "state", "occurred_at",
+            "username", "note"]
+    where, params = [], []
+    if nhs_numbers is not None:
+        if not nhs_numbers:
+            return pd.DataFrame(columns=cols)
+        where.append(_in_list("nhs_number", nhs_numbers))
+        params += list(nhs_numbers)
+    if before is not None:
+        where.append("occurred_at < ?")
+        params.append(before)
+    sql = f"SELECT {', '.join(cols)} FROM referrals"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return pd.DataFrame(db.execute(sql + " ORDER BY referral_id, seq", params), columns=cols)
+
+
+def _py_datetime(value: Any) -> datetime:
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
+
+def referrals(db: Database, nhs_number: str | None = None,
+              practice_codes: Iterable[str] | None = None) -> list[Referral]:
+    """Every recorded referral (optionally of one patient, or opened at one of ``practice_codes``), with its
+    current state and history; newest first. Coded interventions in the record are not referrals here:
+    ``findings`` counts them as follow-up."""
+    df = _referral_rows(db, [nhs_number] if nhs_number is not None else None)
+    codes = set(practice_codes) if practice_codes is not None else None
+    out: list[Referral] = []
+    for rid, steps in df.groupby("referral_id", sort=False):
+        steps = steps.sort_values("seq")
+        first, last = steps.iloc[0], steps.iloc[-1]
+        if codes is not None and first["practice_code"] not in codes:
+            continue
+        history = tuple(ReferralStep(int(s.seq), str(s.state), _py_datetime(s.occurred_at), str(s.username),
+                                     str(s.note or "")) for s in steps.itertuples(index=False))
+        out.append(Referral(
+            referral_id=str(rid), nhs_number=str(first["nhs_number"]), practice_code=str(first["practice_code"]),
+            intervention_id=str(first["intervention_id"]), state=str(last["state"]),
+            opened_at=history[0].occurred_at, updated_at=history[-1].occurred_at, history=history))
+    out.sort(key=lambda r: (r.opened_at, r.referral_id), reverse=True)
+    return out
+
+
+# -- findings -----------------------------------------------------------------------------------------
+
+FINDING_COLUMNS = ["nhs_number", "practice_code", "finding_id", "finding_label", "value_text", "finding_date",
+                   "intervention_id", "intervention_label", "referral_id", "referral_state", "followed_up",
+                   "overdue"]
+
+
+def _population(db: Database, as_of: date, nhs_numbers: Sequence[str] | None) -> pd.DataFrame:
+    """Patients registered at a practice on ``as_of`` and alive: nhs_number, practice_code, ethnicity.
+
+    Registered on as_of: start <= as_of <= end (open end allowed); latest start wins, then the smallest
+    practice code (as the engines, product.md counting rules). Alive: no date of death on or before as_of.
+    """
+    sql = ("SELECT r.nhs_number, r.practice_code, r.start_date, p.ethnicity FROM registrations r "
+           "JOIN patients p ON p.nhs_number = r.nhs_number "
+           "WHERE r.start_date <= ? AND (r.end_date IS NULL OR r.end_date >= ?) "
+           "AND (p.date_of_death IS NULL OR p.date_of_death > ?)")
+    params: list[Any] = [as_of, as_of, as_of]
+    if nhs_numbers is not None:
+        if not nhs_numbers:
+            return pd.DataFrame(columns=["nhs_number", "practice_code", "ethnicity"])
+        sql += " AND " + _in_list("r.nhs_number", nhs_numbers)
+        params += list(nhs_numbers)
+    df = pd.DataFrame(db.execute(sql, params), columns=["nhs_number", "practice_code", "start_date", "ethnicity"])
+    df["start_ord"] = [-d.toordinal() for d in df["start_date"]]
+    df = df.sort_values(["nhs_number", "start_ord", "practice_code"]).drop_duplicates("nhs_number", keep="first")
+    return df[["nhs_number", "practice_code", "ethnicity"]].reset_index(drop=True)
+
+
+def _events(db: Database, codes: Iterable[int], start: date, end: date, as_of: date,
+            nhs_numbers: Sequence[str] | None, practice_codes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Events of ``codes`` dated ``start``..``end`` of patients registered on ``as_of`` (at one of
+    ``practice_codes`` when given: a superset the caller narrows to the practice chosen for each patient)."""
+    cols = ["nhs_number", "date", "snomed_code", "value"]
+    code_list = sorted({int(c) for c in codes})
+    if not code_list:
+        return pd.DataFrame(columns=cols)
+    # Codes are integers from the packaged codelists, so they are written inline (one short IN list).
+    sql = (f"SELECT e.nhs_number, e.date, e.snomed_code, e.value FROM events e "
+           f"WHERE e.date >= ? AND e.date <= ? AND e.snomed_code IN ({', '.join(str(c) for c in code_list)}) "
+           "AND e.nhs_number IN (SELECT r.nhs_number FROM registrations r "
+           "WHERE r.start_date <= ? AND (r.end_date IS NULL OR r.end_date >= ?)")
+    params: list[Any] = [start, end, as_of, as_of]
+    if practice_codes is not None:
+        if not practice_codes:
+            return pd.DataFrame(columns=cols)
+        sql += " AND " + _in_list("r.practice_code", practice_codes)
+        params += list(practice_codes)
+    sql += ")"
+    if nhs_numbers is not None:
+        if not nhs_numbers:
+            return pd.DataFrame(columns=cols)
+        sql += " AND " + _in_list("e.nhs_number", nhs_numbers)
+        params += list(nhs_numbers)
+    df = pd.DataFrame(db.execute(sql, params), columns=cols)
+    df["snomed_code"] = df["snomed_code"].astype("int64")
+    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype("float64")
+    return df
+
+
+def _latest(df: pd.DataFrame, *, first: bool = False) -> pd.DataFrame:
+    """One row per patient: the latest (or earliest) date; on one day the largest (or smallest) value."""
+    df = df.sort_values(["nhs_number", "date", "value"], kind="stable")
+    return df.drop_duplicates("nhs_number", keep="first" if first else "last")
+
+
+_HIT_COLUMNS = ["nhs_number", "finding_id", "finding_date", "value_text"]
+
+
+def _value_hits(f: Finding, ev: pd.DataFrame, eth: pd.Series, start: date) -> pd.DataFrame:
+    parts = []
+    for crit in f.criteria:
+        sub = ev[ev["snomed_code"].isin(crit.codes()) & ev["value"].notna() & (ev["date"] >= start)]
+        if sub.empty:
+            continue
+        latest = _latest(sub)
+        hit = latest[crit.matches(latest["value"], latest["nhs_number"].map(eth))]
+        parts.append(pd.DataFrame({"nhs_number": hit["nhs_number"], "finding_date": hit["date"],
+                                   "value_text": [crit.describe(v) for v in hit["value"]]}))
+    if not parts:
+        return pd.DataFrame(columns=_HIT_COLUMNS)
+    hits = pd.concat(parts, ignore_index=True).sort_values(["nhs_number", "finding_date", "value_text"])
+    # The finding dates from its earliest triggering result (Parity choice, as Finding.evaluate).
+    out = hits.groupby("nhs_number", sort=True).agg(
+        finding_date=("finding_date", "first"), value_text=("value_text", "; ".join)).reset_index()
+    out["finding_id"] = f.id
+    return out[_HIT_COLUMNS]
+
+
+def _status_hits(f: Finding, ev: pd.DataFrame, start: date) -> pd.DataFrame:
+    sub = ev[ev["snomed_code"].isin(f.codes()) & (ev["date"] >= start)].copy()
+    sub["current"] = sub["snomed_code"].isin(f.match_codes())
+    # Latest status; on one day a current-smoker code wins (as Finding.evaluate).
+    latest = sub.sort_values(["nhs_number", "date", "current"], kind="stable")
+    latest = latest.drop_duplicates("nhs_number", keep="last")
+    hit = latest[latest["current"]]
+    return pd.DataFrame({"nhs_number": hit["nhs_number"], "finding_id": f.id, "finding_date": hit["date"],
+                         "value_text": f.label}, columns=_HIT_COLUMNS)
+
+
+def _gain_hits(f: Finding, ev: pd.DataFrame, eth: pd.Series, start: date) -> pd.DataFrame:
+    crit = f.criteria[0]
+    valued = ev[ev["snomed_code"].isin(crit.codes()) & ev["value"].notna()]
+    recent = valued[valued["date"] >= start]
+    if recent.empty:
+        return pd.DataFrame(columns=_HIT_COLUMNS)
+    latest = _latest(recent)[["nhs_number", "date", "value"]].rename(columns={"date": "last_date", "value": "last"})
+    latest["since"] = [months_before(d, f.months) for d in latest["last_date"]]
+    both = valued.merge(latest, on="nhs_number")
+    # Baseline: the earliest weight in the `months` before the latest one (same day excluded).
+    before = both[(both["date"] >= both["since"]) & (both["date"] < both["last_date"])]
+    if before.empty:
+        return pd.DataFrame(columns=_HIT_COLUMNS)
+    base = _latest(before, first=True)
+    gain = (base["last"] - base["value"]).round(6)
+    hit = base[crit.matches(gain, base["nhs_number"].map(eth))]
+    gains = gain[hit.index]
+    return pd.DataFrame({"nhs_number": hit["nhs_number"], "finding_id": f.id, "finding_date": hit["last_date"],
+                         "value_text": [f"{crit.describe(g)} in {f.months} months" for g in gains]},
+                        columns=_HIT_COLUMNS)
+
+
+def _followup_steps(db: Database, catalogue: InterventionCatalogue, as_of: date, start: date,
+                    nhs_numbers: Sequence[str] | None) -> pd.DataFrame:
+    """Recorded referral steps and coded interventions up to ``as_of``: nhs_number, intervention_id, day, at,
+    state, referral_id, rank (ties on one instant: recorded steps after coded ones, later seq after earlier)."""
+    cols = ["nhs_number", "intervention_id", "day", "at", "state", "referral_id", "rank"]
+    rec = _referral_rows(db, nhs_numbers, before=datetime.combine(as_of + timedelta(days=1), time()))
+    parts = []
+    if not rec.empty:
+        parts.append(pd.DataFrame({
+            "nhs_number": rec["nhs_number"], "intervention_id": rec["intervention_id"],
+            "day": [t.date() for t in rec["occurred_at"]], "at": rec["occurred_at"], "state": rec["state"],
+            "referral_id": rec["referral_id"], "rank": rec["seq"].astype("int64")}))
+    coded: dict[int, list[tuple[str, str]]] = {}
+    for intervention in catalogue.interventions.values():
+        for c in intervention.coded:
+            coded.setdefault(c.code, []).append((intervention.id, c.state))
+    ev = _events(db, coded, start, as_of, as_of, nhs_numbers)
+    rows = [(nhs, iid, day, datetime.combine(day, time()), state, None, 0)
+            for nhs, day, code in ev[["nhs_number", "date", "snomed_code"]].itertuples(index=False)
+            for iid, state in coded[int(code)]]
+    if rows:
+        parts.append(pd.DataFrame(rows, columns=cols))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+def _empty_findings() -> pd.DataFrame:
+    df = pd.DataFrame(columns=FINDING_COLUMNS)
+    return df.astype({"followed_up": bool, "overdue": bool})
+
+
+def _evaluate(db: Database, as_of: date, practice_codes: Iterable[str] | None,
+              nhs_numbers: Iterable[str] | None,
+              register: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(population, findings) on ``as_of``; ``register`` (NHS numbers) limits the population to a register."""
+    catalogue = load_interventions()
+    nhs_numbers = list(nhs_numbers) if nhs_numbers is not None else None
+    practice_codes = list(practice_codes) if practice_codes is not None else None
+    nhs_list = _sql_list(nhs_numbers)
+    practice_list = _sql_list(practice_codes)
+    pop = _population(db, as_of, nhs_list)
+    if register is not None:
+        pop = pop[pop["nhs_number"].isin(set(register))].reset_index(drop=True)
+    if nhs_numbers is not None and nhs_list is None:
+        pop = pop[pop["nhs_number"].isin(set(nhs_numbers))].reset_index(drop=True)
+    if practice_codes is not None:
+        pop = pop[pop["practice_code"].isin(set(practice_codes))].reset_index(drop=True)
+    # Only results in the 12 months up to and including as_of count (the check window, product.md counting
+    # rules); a weight gain's baseline may be up to 3 months older than the window.
+    start = Window(12).start(as_of)
+    codes: set[int] = set()
+    for f in catalogue.findings:
+        codes |= f.codes()
+    ev = _events(db, codes, months_before(start, max(f.months for f in catalogue.findings)), as_of, as_of, nhs_list,
+                 practice_list)
+    ev = ev[ev["nhs_number"].isin(set(pop["nhs_number"]))]
+    eth = pop.set_index("nhs_number")["ethnicity"]
+    parts = []
+    for f in catalogue.findings:
+        if f.kind == "value":
+            parts.append(_value_hits(f, ev, eth, start))
+        elif f.kind == "status":
+            parts.append(_status_hits(f, ev, start))
+        else:
+            parts.append(_gain_hits(f, ev, eth, start))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pop, _empty_findings()
+    hits = pd.concat(parts, ignore_index=True)
+    # A finding superseded by another the patient also has is not reported (HbA1c 48 is diabetes, not at-risk).
+    present = set(zip(hits["nhs_number"], hits["finding_id"], strict=True))
+    superseded = {f.id: f.superseded_by for f in catalogue.findings}
+    keep = [(nhs, superseded[fid]) not in present for nhs, fid in zip(hits["nhs_number"], hits["finding_id"],
+                                                                     strict=True)]
+    hits = hits[keep].copy()
+    hits["practice_code"] = hits["nhs_number"].map(pop.set_index("nhs_number")["practice_code"])
+    hits["finding_label"] = hits["finding_id"].map({f.id: f.label for f in catalogue.findings})
+    hits["intervention_id"] = hits["finding_id"].map({f.id: f.intervention for f in catalogue.findings})
+    hits["intervention_label"] = hits["intervention_id"].map(
+        {i.id: i.label for i in catalogue.interventions.values()})
+    hits["due"] = [months_before(d, -FOLLOW_UP_MONTHS) for d in hits["finding_date"]]
+    hits["order"] = hits["finding_id"].map({f.id: i for i, f in enumerate(catalogue.findings)})
+    hits = hits.sort_values(["nhs_number", "order"]).reset_index(drop=True)
+    hits["row"] = hits.index
+
+    # Follow-up: a referral step (offered or later) or a coded intervention on or after the finding date,
+    # up to as_of; followed up when one falls within 3 months of the finding date.
+    steps = _followup_steps(db, catalogue, as_of, start, _sql_list(hits["nhs_number"]))
+    joined = hits[["row", "nhs_number", "intervention_id", "finding_date", "due"]].merge(
+        steps, on=["nhs_number", "intervention_id"])
+    joined = joined[joined["day"] >= joined["finding_date"]]
+    in_time = set(joined.loc[joined["day"] <= joined["due"], "row"])
+    last = joined.sort_values(["row", "at", "rank"], kind="stable").drop_duplicates("row", keep="last")
+    hits["referral_state"] = hits["row"].map(last.set_index("row")["state"])
+    hits["referral_id"] = hits["row"].map(last.set_index("row")["referral_id"])
+    hits["followed_up"] = hits["row"].isin(in_time)
+    hits["overdue"] = ~hits["followed_up"] & (hits["due"] < as_of)
+    out = hits[FINDING_COLUMNS].astype({"followed_up": bool, "overdue": bool})
+    for col in ("referral_state", "referral_id"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return pop, out
+
+
+def findings(db: Database, as_of: date, *, practice_codes: Iterable[str] | None = None,
+             nhs_numbers: Iterable[str] | None = None, register: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per (patient, red-zone finding) on ``as_of``, for patients registered at a practice and alive.
+
+    Columns: ``nhs_number, practice_code, finding_id, finding_label, value_text, finding_date`` (date of the
+    result that triggered it; only results in the 12 months up to ``as_of`` count), ``intervention_id,
+    intervention_label, referral_id, referral_state`` (latest recorded or coded state on or after the finding
+    date, None if none), ``followed_up`` (a referral step or coded intervention within 3 months after the
+    finding date, up to ``as_of``) and ``overdue`` (not followed up and the 3 months have passed).
+    Thresholds: ``rules/interventions.toml`` (clinical-spec.md §4: S14, S26, S27). ``register`` (NHS numbers,
+    e.g. the SMI register's denominator on ``as_of``) limits the patients looked at.
+    """
+    return _evaluate(db, as_of, practice_codes, nhs_numbers, register)[1]
+
+
+# -- the red-zone measure ----------------------------------------------------------------------------
+
+MEASURE_COLUMNS = ["org_code", "org_name", "patients_with_findings", "findings", "findings_followed_up",
+                   "findings_overdue", "patients_overdue", "percent_followed_up", "parent_code"]
+
+
+def red_zone_measure(db: Database, as_of: date, level: str, *, structure: str | None = None,
+                     parent: str | None = None, settings: Any = None,
+                     register: Iterable[str] | None = None) -> pd.DataFrame:
+    """Red-zone findings and their follow-up per organisation at ``level`` (practice, pcn, sub_icb, icb,
+    region, england), one row per organisation with registered patients, sorted by ``org_code``.
+
+    Columns: ``org_code, org_name, patients_with_findings, findings, findings_followed_up, findings_overdue``
+    (no follow-up within 3 months), ``patients_overdue, percent_followed_up`` (100 * followed up / findings,
+    one decimal, None without findings), ``parent_code``. Practices group by the ``practices`` table of
+    ``structure`` (default: ``default_structure(db)``), as every Parity measure. ``parent`` keeps only
+    organisations with that parent; with ``settings`` (``parity.settings.Settings``) disclosure control is
+    applied (``suppress_below``/``round_to``).
+    """
+    from parity.db.schema import PRACTICES
+    from parity.engine.base import LEVELS
+    from parity.engine.levels import describe, level_code, organisation_names
+    from parity.reports.measures import default_structure
+
+    if level not in LEVELS:
+        raise ConfigurationError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    structure = structure or default_structure(db)
+    pop, found = _evaluate(db, as_of, None, None, register)
+    cols = PRACTICES.column_names
+    practices = [dict(zip(cols, r, strict=True)) for r in db.execute(
+        f"SELECT {', '.join(cols)} FROM practices WHERE structure = ?", [structure])]
+    lookup = {p["practice_code"]: p for p in practices}
+    org_of = {pc: level_code(lookup.get(pc), level) for pc in set(pop["practice_code"])}
+    names = organisation_names(structure, level, practices) if level != "england" else {}
+    found = found.assign(org_code=found["practice_code"].map(org_of))
+    by_org = dict(list(found.groupby("org_code", sort=False)))
+    empty = found.iloc[0:0]
+    rows = []
+    for org in sorted(set(org_of.values())):
+        f = by_org.get(org, empty)
+        n, followed = len(f), int(f["followed_up"].sum())
+        org_name, parent_code = describe(org, level, structure, names)
+        rows.append({
+            "org_code": org, "org_name": org_name, "patients_with_findings": f["nhs_number"].nunique(),
+            "findings": n, "findings_followed_up": followed, "findings_overdue": int(f["overdue"].sum()),
+            "patients_overdue": f.loc[f["overdue"].astype(bool), "nhs_number"].nunique(),
+            "percent_followed_up": round(100.0 * followed / n, 1) if n else None, "parent_code": parent_code,
+        })
+    df = pd.DataFrame(rows, columns=MEASURE_COLUMNS)
+    for col in MEASURE_COLUMNS[2:7]:
+        df[col] = df[col].astype("int64")
+    df["percent_followed_up"] = pd.array(df["percent_followed_up"].tolist(), dtype="Float64")
+    if parent:
+        df = df[df["parent_code"] == parent].reset_index(drop=True)
+    if settings is not None:
+        from parity.reports.disclosure import DisclosureControl
+
+        control = DisclosureControl(settings.suppress_below, settings.round_to)
+        df = control.apply(df, MEASURE_COLUMNS[2:7], numerator="findings_followed_up", denominator="findings",
+                           percent="percent_followed_up")
+    return df
