@@ -458,6 +458,19 @@ def _evaluate(db: Database, as_of: date, practice_codes: Iterable[str] | None,
     return pop, out
 
 
+def evaluate(db: Database, as_of: date, *, register: Iterable[str] | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(population, findings) of every practice on ``as_of``, for ``red_zone_measure(evaluated=...)``."""
+    return _evaluate(db, as_of, None, None, register)
+
+
+def version(db: Database) -> str:
+    """Changes whenever a referral step is recorded (results derived from referrals are kept per version)."""
+    ensure_followup_schema(db)
+    count, last = db.execute("SELECT COUNT(*), MAX(occurred_at) FROM referrals")[0]
+    return f"{count}-{last}"
+
+
 def findings(db: Database, as_of: date, *, practice_codes: Iterable[str] | None = None,
              nhs_numbers: Iterable[str] | None = None, register: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per (patient, red-zone finding) on ``as_of``, for patients registered at a practice and alive.
@@ -481,7 +494,8 @@ MEASURE_COLUMNS = ["org_code", "org_name", "patients_with_findings", "findings",
 
 def red_zone_measure(db: Database, as_of: date, level: str, *, structure: str | None = None,
                      parent: str | None = None, settings: Any = None,
-                     register: Iterable[str] | None = None) -> pd.DataFrame:
+                     register: Iterable[str] | None = None,
+                     evaluated: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Red-zone findings and their follow-up per organisation at ``level`` (practice, pcn, sub_icb, icb,
     region, england), one row per organisation with registered patients, sorted by ``org_code``.
 
@@ -490,7 +504,8 @@ def red_zone_measure(db: Database, as_of: date, level: str, *, structure: str | 
     one decimal, None without findings), ``parent_code``. Practices group by the ``practices`` table of
     ``structure`` (default: ``default_structure(db)``), as every Parity measure. ``parent`` keeps only
     organisations with that parent; with ``settings`` (``parity.settings.Settings``) disclosure control is
-    applied (``suppress_below``/``round_to``).
+    applied (``suppress_below``/``round_to``). ``evaluated`` is ``evaluate(...)``'s result, so one evaluation
+    serves every level.
     """
     from parity.db.schema import PRACTICES
     from parity.engine.base import LEVELS
@@ -500,7 +515,7 @@ def red_zone_measure(db: Database, as_of: date, level: str, *, structure: str | 
     if level not in LEVELS:
         raise ConfigurationError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     structure = structure or default_structure(db)
-    pop, found = _evaluate(db, as_of, None, None, register)
+    pop, found = evaluated if evaluated is not None else evaluate(db, as_of, register=register)
     cols = PRACTICES.column_names
     practices = [dict(zip(cols, r, strict=True)) for r in db.execute(
         f"SELECT {', '.join(cols)} FROM practices WHERE structure = ?", [structure])]

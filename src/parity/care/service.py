@@ -156,3 +156,23 @@ def red_zone(db: Database, as_of: date, level: str, *, parent: str | None = None
     with db.lock:
         return red_zone_measure(db, as_of, level, structure=store.structure, parent=parent, settings=settings,
                                 register=register)
+
+
+def red_zone_levels(results: ResultStore, as_of: date, measure_id: str = "phsmi") -> dict[str, pd.DataFrame]:
+    """The red-zone measure at every level, from one evaluation, kept until the data or a referral changes
+    (the dashboard's organisation pages read it)."""
+    from parity.care import followup
+    from parity.engine.base import LEVELS
+
+    db = results.db
+    with db.lock:
+        key_version = followup.version(db)
+
+    def build() -> dict[str, pd.DataFrame]:
+        register = register_of(results, as_of, measure_id)
+        with db.lock:
+            evaluated = followup.evaluate(db, as_of, register=register)
+            return {level: followup.red_zone_measure(db, as_of, level, structure=results.structure,
+                                                     evaluated=evaluated) for level in LEVELS}
+
+    return results.derived(("red_zone", measure_id, as_of, key_version), build)

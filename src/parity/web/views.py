@@ -184,3 +184,20 @@ def _float(value: Any) -> float | None:
     if value is None or pd.isna(value):
         return None
     return float(value)
+
+
+def red_zone(results: ResultStore, measure_id: str, as_of: date, level: str,
+             code: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """The red-zone follow-up row of (level, code), and its children's rows by code (M6)."""
+    from parity.care.service import red_zone_levels
+
+    frames = red_zone_levels(results, as_of, measure_id)
+    own = frames[check_level(level)]
+    match = own[own["org_code"] == code]
+    row = match.iloc[0].to_dict() if len(match) else None
+    kids: dict[str, dict[str, Any]] = {}
+    child = CHILD_LEVEL.get(level)
+    if child is not None:
+        frame = frames[child]
+        kids = {str(r["org_code"]): r for r in frame[frame["parent_code"] == code].to_dict("records")}
+    return row, kids

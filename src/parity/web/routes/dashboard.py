@@ -40,8 +40,11 @@ def organisation(request: Request, level: str, code: str, actor: ActorDep, as_of
     m = state.results.measure(measure)
     row = ctx["row"]
     rates = views.check_rates(row, m)
+    red, red_children = views.red_zone(state.results, measure, as_of, level, code)
     ctx.update(
         title=f"{row['org_name']}",
+        red=red,
+        red_children=red_children,
         rates=rates,
         children=views.children(state.results, measure, as_of, level, code),
         child_level=views.CHILD_LEVEL.get(level),
