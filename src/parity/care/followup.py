@@ -314,9 +314,14 @@ def _value_hits(f: Finding, ev: pd.DataFrame, eth: pd.Series, start: date) -> pd
     if not parts:
         return pd.DataFrame(columns=_HIT_COLUMNS)
     hits = pd.concat(parts, ignore_index=True).sort_values(["nhs_number", "finding_date", "value_text"])
-    # The finding dates from its earliest triggering result (Parity choice, as Finding.evaluate).
-    out = hits.groupby("nhs_number", sort=True).agg(
-        finding_date=("finding_date", "first"), value_text=("value_text", "; ".join)).reset_index()
+    # The finding dates from its earliest triggering result (Parity choice, as Finding.evaluate). Texts are
+    # joined in a plain loop: a pandas string aggregation runs per group in Python and took seconds at region
+    # scale (benchmarks: 102,000 patients).
+    texts: dict[object, str] = {}
+    for nhs, text in zip(hits["nhs_number"], hits["value_text"], strict=True):
+        texts[nhs] = f"{texts[nhs]}; {text}" if nhs in texts else text
+    out = hits.drop_duplicates("nhs_number", keep="first")[["nhs_number", "finding_date"]].reset_index(drop=True)
+    out["value_text"] = out["nhs_number"].map(texts)
     out["finding_id"] = f.id
     return out[_HIT_COLUMNS]
 
