@@ -409,3 +409,54 @@ def test_trust_records_a_check_for_the_gp(browse: Any, live_server: str, duckdb_
     letter = page.request.get(live_server + href)  # same signed-in session as the page
     assert letter.ok and letter.body().startswith(b"%PDF")
     watch.assert_clean(allow_status=(422,))
+
+
+# ------------------------------------------------------------------------------------------ recall and outreach
+
+
+def test_practice_works_through_its_priorities(browse: Any, live_server: str, duckdb_world: WebWorld) -> None:
+    """A practice user opens Priorities, takes the first patient due an invitation, records the invitation
+    (letter) and then a booking with a patient-friendly option, and sees the state change on the patient page
+    and back on the list."""
+    page, watch = browse()
+    sign_in(page, live_server, "practice1")
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Priorities", exact=True).click()
+    page.wait_for_url(re.compile(rf"/practices/{duckdb_world.practice}/priorities$"))
+    assert h1(page).startswith("Priorities: ")
+    assert page.locator("#priorities tbody tr").count() >= 1
+    assert audit(page) == []
+    # Tests share the database: take the first patient nobody has contacted yet.
+    row = page.locator("#priorities tbody tr").filter(has_text="Due an invitation").first
+    first = row.get_by_role("link").inner_text().strip()
+    assert re.fullmatch(r"\d{3} \d{3} \d{4}", first), first
+    row.get_by_role("link").click()
+    page.wait_for_url(re.compile(r"/patients/\d{10}\?"))
+    assert h1(page) == f"Patient {first}"
+    state = page.get_by_test_id("protocol-state").locator(".nhsuk-tag")
+    assert state.inner_text().strip() == "Due an invitation"
+    assert audit(page) == []
+
+    page.get_by_label("Invited", exact=True).check()
+    page.get_by_label("Channel").select_option(label="Letter")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record contact").click()
+    assert page.url.endswith("#contacts")
+    assert state.inner_text().strip() == "Invited"
+
+    page.get_by_label("Booked", exact=True).check()
+    page.get_by_label("Channel").select_option(label="Phone")
+    page.get_by_label("A quiet space to wait").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record contact").click()
+    assert state.inner_text().strip() == "Booked"
+    latest = page.locator("#contact-log tbody tr").first.inner_text()
+    assert "Booked" in latest and "A quiet space to wait" in latest and "practice1" in latest
+    assert page.locator("#contact-log tbody tr").count() == 2
+
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Priorities", exact=True).click()
+    page.wait_for_url(re.compile(r"/priorities$"))
+    mine = page.locator("#priorities tbody tr").filter(has_text=first)
+    assert mine.get_by_test_id("state").inner_text().strip() == "Booked"
+    assert "prefers a quiet space to wait" in mine.get_by_test_id("why").inner_text()
+    page.wait_for_load_state("networkidle")
+    watch.assert_clean()

@@ -129,9 +129,21 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_error_handlers(app)
 
-    from parity.web.routes import admin, api, api_docs, auth, dashboard, health, messages, patients, practices, trust
+    from parity.web.routes import (
+        admin,
+        api,
+        api_docs,
+        auth,
+        care,
+        dashboard,
+        health,
+        messages,
+        patients,
+        practices,
+        trust,
+    )
 
-    for module in (health, auth, dashboard, practices, patients, trust, messages, admin, api_docs):
+    for module in (health, auth, dashboard, practices, care, patients, trust, messages, admin, api_docs):
         app.include_router(module.router)
     app.include_router(api.router, prefix=API_PREFIX)
     return app

@@ -105,6 +105,8 @@ def base_context(request: Request, actor: Actor | None, **extra: Any) -> dict[st
         nav.append(("Overview", "/"))
         if actor.role in (Role.practice,) and actor.org_code:
             nav.append(("Worklist", f"/practices/{actor.org_code}/worklist"))
+            nav.append(("Priorities", f"/practices/{actor.org_code}/priorities"))
+            nav.append(("Recall", f"/practices/{actor.org_code}/recall"))
             nav.append(("Results received", f"/practices/{actor.org_code}/messages"))
         if actor.role == Role.trust:
             nav.append(("Caseload", "/caseload"))

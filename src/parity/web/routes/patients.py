@@ -1,13 +1,16 @@
-"""The patient page: each check's timeline with values, who recorded it, and what is due."""
+"""The patient page: each check's timeline with values, who recorded it, what is due, and the contact log."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from parity.web import messaging, views
+from parity.access import Actor
+from parity.reports.timeline import PatientRecord
+from parity.web import care, messaging, views
 from parity.web.deps import ActorDep, AsOfDep, base_context, get_state
 from parity.web.patients import patient_record
 
@@ -17,12 +20,19 @@ router = APIRouter(tags=["patients"], include_in_schema=False)
 @router.get("/patients/{nhs_number}", response_class=HTMLResponse)
 def patient_page(request: Request, nhs_number: str, actor: ActorDep, as_of: AsOfDep,
                  measure: Annotated[str, Query(max_length=20)] = "phsmi") -> Response:
-    state = get_state(request)
     rec = patient_record(request, actor, nhs_number, measure, as_of, "view_patient")
+    return render_patient(request, actor, rec, measure, as_of, care.contacts_view(request, nhs_number))
+
+
+def render_patient(request: Request, actor: Actor, rec: PatientRecord, measure: str, as_of: date,
+                   contacts: care.ContactsView, status: int = 200) -> Response:
+    """patient.html for a record the actor has been allowed to see (``patient_record``)."""
+    state = get_state(request)
     crumbs = []
     if rec.practice_code:
         crumbs = [("Worklist", f"/practices/{rec.practice_code}/worklist?measure={measure}&as_of={as_of}")]
-    letters = messaging.letters_for_patient(request, actor, nhs_number)
+    letters = messaging.letters_for_patient(request, actor, rec.nhs_number)
     ctx = base_context(request, actor, title="Patient", rec=rec, measure=measure, measures=views.MEASURES,
-                       measure_obj=state.results.measure(measure), as_of=as_of, breadcrumbs=crumbs, letters=letters)
-    return state.templates.TemplateResponse(request, "patient.html", ctx)
+                       measure_obj=state.results.measure(measure), as_of=as_of, breadcrumbs=crumbs, letters=letters,
+                       contacts=contacts)
+    return state.templates.TemplateResponse(request, "patient.html", ctx, status_code=status)
