@@ -51,6 +51,7 @@ bench: $(STAMP) $(MESH_STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/web_load.py
 	$(BIN)/python benchmarks/mesh_filing.py
+	$(BIN)/python benchmarks/care.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
