@@ -136,6 +136,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         auth,
         care,
         dashboard,
+        followup,
         health,
         messages,
         patients,
@@ -143,7 +144,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         trust,
     )
 
-    for module in (health, auth, dashboard, practices, care, patients, trust, messages, admin, api_docs):
+    for module in (health, auth, dashboard, practices, care, followup, patients, trust, messages, admin, api_docs):
         app.include_router(module.router)
     app.include_router(api.router, prefix=API_PREFIX)
     return app

@@ -107,6 +107,7 @@ def base_context(request: Request, actor: Actor | None, **extra: Any) -> dict[st
             nav.append(("Worklist", f"/practices/{actor.org_code}/worklist"))
             nav.append(("Priorities", f"/practices/{actor.org_code}/priorities"))
             nav.append(("Recall", f"/practices/{actor.org_code}/recall"))
+            nav.append(("Follow-up", f"/practices/{actor.org_code}/followup"))
             nav.append(("Results received", f"/practices/{actor.org_code}/messages"))
         if actor.role == Role.trust:
             nav.append(("Caseload", "/caseload"))

@@ -1,9 +1,10 @@
-"""The patient page: each check's timeline with values, who recorded it, what is due, and the contact log."""
+"""The patient page: each check's timeline with values, who recorded it, what is due, the contact log, and
+red-zone findings with their referrals."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -25,14 +26,19 @@ def patient_page(request: Request, nhs_number: str, actor: ActorDep, as_of: AsOf
 
 
 def render_patient(request: Request, actor: Actor, rec: PatientRecord, measure: str, as_of: date,
-                   contacts: care.ContactsView, status: int = 200) -> Response:
-    """patient.html for a record the actor has been allowed to see (``patient_record``)."""
+                   contacts: care.ContactsView, status: int = 200, referrals: Any = None) -> Response:
+    """patient.html for a record the actor has been allowed to see (``patient_record``); ``referrals`` is the
+    "Findings and referrals" section (``parity.web.routes.followup.referrals_view``, built here if None)."""
+    from parity.web.routes.followup import referrals_view
+
     state = get_state(request)
+    if referrals is None:
+        referrals = referrals_view(request, rec, measure, as_of)
     crumbs = []
     if rec.practice_code:
         crumbs = [("Worklist", f"/practices/{rec.practice_code}/worklist?measure={measure}&as_of={as_of}")]
     letters = messaging.letters_for_patient(request, actor, rec.nhs_number)
     ctx = base_context(request, actor, title="Patient", rec=rec, measure=measure, measures=views.MEASURES,
                        measure_obj=state.results.measure(measure), as_of=as_of, breadcrumbs=crumbs, letters=letters,
-                       contacts=contacts)
+                       contacts=contacts, followup=referrals)
     return state.templates.TemplateResponse(request, "patient.html", ctx, status_code=status)
