@@ -7,7 +7,6 @@ type only (its message could hold patient data) unless ``PARITY_DEBUG=1``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import replace
@@ -20,6 +19,7 @@ import typer
 
 from parity.access.cli import audit_app, users_app
 from parity.care.cli import register as register_care
+from parity.clikit import DatabaseOpt, Level, OutFormat, emit, today
 from parity.errors import ConfigurationError, ParityError, ValidationError, exit_code_for
 from parity.interop.cli import mesh_app, trust_app
 from parity.settings import DEFAULT_DATA_DIR, SECRET_KEY_FILE, Settings
@@ -56,41 +56,18 @@ class FileFormat(StrEnum):
     parquet = "parquet"
 
 
-class OutFormat(StrEnum):
-    csv = "csv"
-    json = "json"
-    table = "table"
 
 
-class Level(StrEnum):
-    practice = "practice"
-    pcn = "pcn"
-    sub_icb = "sub_icb"
-    icb = "icb"
-    region = "region"
-    england = "england"
 
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option("--database", help="postgresql://… or a DuckDB file path [env: PARITY_DATABASE_URL; "
-                                    "default ./parity-data/parity.duckdb]"),
-]
 
 
-def _today() -> date:
-    override = os.environ.get("PARITY_TODAY")  # lets tests and demos pin "today"
-    if override:
-        from parity.dates import parse_date
-
-        return parse_date(override, "PARITY_TODAY")
-    return date.today()
 
 
 def _as_of(value: str | None) -> date:
     from parity.dates import latest_quarter_end, parse_date
 
-    return parse_date(value, "--as-of") if value else latest_quarter_end(_today())
+    return parse_date(value, "--as-of") if value else latest_quarter_end(today())
 
 
 @app.command()
@@ -176,33 +153,7 @@ def measure(
         else:
             df = measure_table(db, m, day, level.value, structure=structure, parent=parent,
                                settings=settings if disclosure else None)
-    _emit(df, fmt, title=f"{m.name} — as at {day.isoformat()}" + ("" if patients else f" — by {level.value}"))
-
-
-def _emit(df: object, fmt: OutFormat, title: str) -> None:
-    import pandas as pd
-
-    assert isinstance(df, pd.DataFrame)
-    if fmt is OutFormat.csv:
-        sys.stdout.write(_to_csv(df))
-    elif fmt is OutFormat.json:
-        records = json.loads(df.to_json(orient="records", date_format="iso"))
-        sys.stdout.write(json.dumps(records, indent=1) + "\n")
-    else:
-        from parity.reports.render import rich_table
-
-        rich_table(df, title)
-
-
-def _to_csv(df: object) -> str:
-    import pandas as pd
-
-    assert isinstance(df, pd.DataFrame)
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == bool:
-            out[col] = out[col].map({True: "true", False: "false"})
-    return out.to_csv(index=False)
+    emit(df, fmt, title=f"{m.name} — as at {day.isoformat()}" + ("" if patients else f" — by {level.value}"))
 
 
 @app.command()

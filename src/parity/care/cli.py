@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from parity.clikit import DatabaseOpt, Level, OutFormat, emit, today
 from parity.errors import ConfigurationError
 from parity.settings import Settings
 
@@ -26,17 +27,12 @@ followup_app = typer.Typer(help="Red-zone findings, their interventions and whet
                            no_args_is_help=True)
 referral_app = typer.Typer(help="Referrals: offered, accepted or declined, completed.", no_args_is_help=True)
 
-DatabaseOpt = Annotated[str | None, typer.Option("--database", help="postgresql://… or a DuckDB file path "
-                                                                    "[env: PARITY_DATABASE_URL]")]
 PracticeOpt = Annotated[str, typer.Option("--practice", help="The practice's ODS code")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Reporting date YYYY-MM-DD (default: today)")]
 MeasureOpt = Annotated[str, typer.Option("--measure", help="phsmi or qof-mh021")]
+FormatOpt = Annotated[OutFormat, typer.Option("--format", help="csv, json or table")]
 
 
-class Fmt(StrEnum):
-    csv = "csv"
-    json = "json"
-    table = "table"
 
 
 class WorklistKind(StrEnum):
@@ -45,9 +41,6 @@ class WorklistKind(StrEnum):
     outreach = "outreach"
 
 
-def today() -> date:
-    pinned = os.environ.get("PARITY_TODAY")
-    return date.fromisoformat(pinned) if pinned else date.today()
 
 
 def _day(value: str | None, what: str = "--as-of") -> date:
@@ -56,11 +49,6 @@ def _day(value: str | None, what: str = "--as-of") -> date:
     return parse_date(value, what) if value else today()
 
 
-def _emit(df: object, fmt: Fmt, title: str) -> None:
-    from parity.cli import OutFormat
-    from parity.cli import _emit as emit
-
-    emit(df, OutFormat(fmt.value), title)
 
 
 def _open(database: str | None, create: bool = False):  # noqa: ANN202 - Database
@@ -91,7 +79,7 @@ def due(practice: PracticeOpt,
         letters: Annotated[Path | None, typer.Option(help="Write the invitation letters (PDF) here")] = None,
         sms: Annotated[Path | None, typer.Option(help="Write the SMS texts (CSV) here")] = None,
         mark_invited: Annotated[bool, typer.Option(help="Record an 'invited' contact for each person")] = False,
-        fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table) -> None:
+        fmt: FormatOpt = OutFormat.table) -> None:
     """Who to invite in a month under the practice's schedule and the DNA protocol."""
     from parity.care.service import invitations_due, record_invitations, write_invitation_files
 
@@ -102,7 +90,7 @@ def due(practice: PracticeOpt,
         if mark_invited:
             record_invitations(db, batch, day, channel="sms" if sms and not letters else "letter",
                                username=os.environ.get("USER"))
-    _emit(batch.frame(), fmt, f"Invitations for {practice.upper()} in {month}")
+    emit(batch.frame(), fmt, f"Invitations for {practice.upper()} in {month}")
     if mark_invited:
         typer.echo(f"recorded {len(batch.due)} invitation(s)", err=True)
 
@@ -133,7 +121,7 @@ def contact_add(nhs_number: Annotated[str, typer.Argument(help="The patient's NH
 
 @contact_app.command("list")
 def contact_list(nhs_number: Annotated[str, typer.Argument(help="The patient's NHS number")],
-                 database: DatabaseOpt = None, fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table) -> None:
+                 database: DatabaseOpt = None, fmt: FormatOpt = OutFormat.table) -> None:
     """A patient's contact log and where they are in the DNA protocol."""
     import pandas as pd
 
@@ -146,7 +134,7 @@ def contact_list(nhs_number: Annotated[str, typer.Argument(help="The patient's N
                         "options": ",".join(c.options), "note": c.note} for c in log],
                       columns=["date", "kind", "channel", "options", "note"])
     state = state_on(log, today())
-    _emit(df, fmt, f"Contacts — now: {state.words} ({state.reason or 'no reason'}); next: {state.next_action}")
+    emit(df, fmt, f"Contacts — now: {state.words} ({state.reason or 'no reason'}); next: {state.next_action}")
 
 
 # -- worklists ------------------------------------------------------------------------------------
@@ -155,7 +143,7 @@ def worklist(practice: PracticeOpt, database: DatabaseOpt = None, as_of: AsOfOpt
              measure: MeasureOpt = "phsmi",
              kind: Annotated[WorklistKind, typer.Option("--list", help="ranked, quick (quick info gather) or "
                                                                        "outreach")] = WorklistKind.ranked,
-             fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
+             fmt: FormatOpt = OutFormat.table,
              limit: Annotated[int, typer.Option(help="At most this many rows (0: all)")] = 0) -> None:
     """A practice's worklist ranked by expected gain towards all six checks, each row with why."""
     from parity.care.service import care_worklist
@@ -164,7 +152,7 @@ def worklist(practice: PracticeOpt, database: DatabaseOpt = None, as_of: AsOfOpt
         df = care_worklist(db, practice.upper(), _day(as_of), measure, kind.value)
     cols = ["nhs_number", "checks_done", "expected_gain", "protocol_state", "next_action", "why"]
     df = df[cols]
-    _emit(df.head(limit) if limit else df, fmt, f"{kind.value} worklist for {practice.upper()}")
+    emit(df.head(limit) if limit else df, fmt, f"{kind.value} worklist for {practice.upper()}")
 
 
 def passport(nhs_number: Annotated[str, typer.Argument(help="The patient's NHS number")],
@@ -193,20 +181,13 @@ def register(app: typer.Typer) -> None:
 
 # -- follow-up and referrals -----------------------------------------------------------------------
 
-class Level(StrEnum):
-    practice = "practice"
-    pcn = "pcn"
-    sub_icb = "sub_icb"
-    icb = "icb"
-    region = "region"
-    england = "england"
 
 
 @followup_app.command("findings")
 def followup_findings(practice: PracticeOpt, database: DatabaseOpt = None, as_of: AsOfOpt = None,
                       overdue: Annotated[bool, typer.Option(help="Only findings with no follow-up in 3 months")]
                       = False,
-                      fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table) -> None:
+                      fmt: FormatOpt = OutFormat.table) -> None:
     """Red-zone findings of a practice's SMI register, the intervention each needs, and its follow-up."""
     from parity.care.service import followup_findings as find
 
@@ -216,7 +197,7 @@ def followup_findings(practice: PracticeOpt, database: DatabaseOpt = None, as_of
         df = df[df["overdue"].astype(bool)]
     cols = ["nhs_number", "finding_label", "value_text", "finding_date", "intervention_label", "referral_state",
             "followed_up", "overdue"]
-    _emit(df[cols].reset_index(drop=True), fmt, f"Red-zone findings at {practice.upper()}")
+    emit(df[cols].reset_index(drop=True), fmt, f"Red-zone findings at {practice.upper()}")
 
 
 @followup_app.command("measure")
@@ -225,14 +206,14 @@ def followup_measure(database: DatabaseOpt = None, as_of: AsOfOpt = None,
                      parent: Annotated[str | None, typer.Option(help="Only organisations within this parent")]
                      = None,
                      disclosure: Annotated[bool, typer.Option(help="Apply disclosure control")] = False,
-                     fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table) -> None:
+                     fmt: FormatOpt = OutFormat.table) -> None:
     """Red-zone findings without follow-up within 3 months, per organisation."""
     from parity.care.service import red_zone
 
     settings = Settings.from_env(database=database)
     with _open(database) as db:
         df = red_zone(db, _day(as_of), level.value, parent=parent, settings=settings if disclosure else None)
-    _emit(df.drop(columns="parent_code"), fmt, f"Red-zone follow-up by {level.value}")
+    emit(df.drop(columns="parent_code"), fmt, f"Red-zone follow-up by {level.value}")
 
 
 @referral_app.command("add")
@@ -258,7 +239,7 @@ def referral_add(nhs_number: Annotated[str, typer.Argument(help="The patient's N
 @referral_app.command("list")
 def referral_list(nhs_number: Annotated[str | None, typer.Argument(help="One patient's NHS number")] = None,
                   practice: Annotated[str | None, typer.Option(help="Referrals opened at this practice")] = None,
-                  database: DatabaseOpt = None, fmt: Annotated[Fmt, typer.Option("--format")] = Fmt.table) -> None:
+                  database: DatabaseOpt = None, fmt: FormatOpt = OutFormat.table) -> None:
     """Referrals with their current state."""
     import pandas as pd
 
@@ -269,4 +250,4 @@ def referral_list(nhs_number: Annotated[str | None, typer.Argument(help="One pat
     df = pd.DataFrame([{"referral_id": r.referral_id, "nhs_number": r.nhs_number, "intervention": r.intervention_id,
                         "state": r.state, "opened": r.opened_at, "updated": r.updated_at} for r in found],
                       columns=["referral_id", "nhs_number", "intervention", "state", "opened", "updated"])
-    _emit(df, fmt, "Referrals")
+    emit(df, fmt, "Referrals")

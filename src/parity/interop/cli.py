@@ -6,13 +6,12 @@ Output is counts and states, never patient data.
 
 from __future__ import annotations
 
-import os
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from parity.clikit import DatabaseOpt, today
 from parity.errors import ConfigurationError
 from parity.settings import Settings
 
@@ -22,8 +21,6 @@ if TYPE_CHECKING:
 mesh_app = typer.Typer(help="Send checks to GP practices and receive them over MESH.", no_args_is_help=True)
 trust_app = typer.Typer(help="Trust checks: bulk upload.", no_args_is_help=True)
 
-DatabaseOpt = Annotated[str | None, typer.Option("--database", help="postgresql://… or a DuckDB file path "
-                                                                    "[env: PARITY_DATABASE_URL]")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="MESH configuration file [env: PARITY_MESH_CONFIG]")]
 
 
@@ -36,9 +33,6 @@ def _config(settings: Settings, path: Path | None) -> MeshConfig:
     return load_mesh_config(chosen)
 
 
-def _today() -> date:
-    pinned = os.environ.get("PARITY_TODAY")
-    return date.fromisoformat(pinned) if pinned else date.today()
 
 
 @mesh_app.command("send")
@@ -75,7 +69,7 @@ def poll(database: DatabaseOpt = None, config: ConfigOpt = None,
             from parity.dates import latest_quarter_end
             from parity.reports.results import ResultStore
 
-            typer.echo(ResultStore(db, structure=settings.structure).refresh(latest_quarter_end(_today())).describe(),
+            typer.echo(ResultStore(db, structure=settings.structure).refresh(latest_quarter_end(today())).describe(),
                        err=True)
     typer.echo(summary.describe())
     for error in summary.errors:
@@ -115,5 +109,5 @@ def upload(folder: Annotated[Path, typer.Argument(help="Folder with patients, re
     if not folder.is_dir():
         raise ConfigurationError(f"{folder} is not a folder")
     with open_database(settings.database_url) as db:
-        queued = upload_checks(db, folder, load_template(), trust_code=trust, username=user, today=_today())
+        queued = upload_checks(db, folder, load_template(), trust_code=trust, username=user, today=today())
     typer.echo(f"queued {len(queued)} check(s) for sending; run 'parity mesh send'")

@@ -18,12 +18,12 @@ system (Liberation Sans, metric-compatible with Arial, NHS.UK's fallback font; t
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import cache
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from parity.interop.record import STATUS_WORDS, CheckRecord, display_date
+from parity.pdf import html_to_pdf, template_environment
 from parity.rules.template import CheckTemplate
 
 # Fixed English month abbreviations: ``strftime("%b")`` follows the process locale, and the
@@ -59,17 +59,9 @@ def _w3c_datetime(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-@cache
 def _environment() -> Environment:
-    # Built on first use and cached, so importing the module has no side effects. Autoescape is on
-    # for every template: names, reasons, the narrative and the follow-up are free text typed by staff.
-    return Environment(
-        loader=PackageLoader("parity.interop.letters", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    # Autoescaped: names, reasons, the narrative and the follow-up are free text typed by staff.
+    return template_environment("parity.interop.letters")
 
 
 def _context(record: CheckRecord, template: CheckTemplate, *, practice_name: str | None, trust_name: str | None,
@@ -129,14 +121,5 @@ def render_letter_html(record: CheckRecord, template: CheckTemplate, *, practice
 def render_letter_pdf(record: CheckRecord, template: CheckTemplate, *, practice_name: str | None,
                       trust_name: str | None, generated_at: datetime) -> bytes:
     """The letter as A4 PDF bytes (weasyprint); same arguments as ``render_letter_html``."""
-    # Imported here: weasyprint loads pango through cffi, which costs ~0.5 s, and callers that only
-    # need the HTML (previews, tests of the text) should not pay for it.
-    from weasyprint import HTML, URLFetcher
-
-    html = render_letter_html(record, template, practice_name=practice_name, trust_name=trust_name,
-                              generated_at=generated_at)
-    # An empty allow-list refuses every URL scheme (file, http, data...): the letter needs none.
-    fetcher = URLFetcher(allowed_protocols=())
-    pdf = HTML(string=html, url_fetcher=fetcher).write_pdf()
-    assert pdf is not None  # write_pdf returns the bytes when no target is given
-    return pdf
+    return html_to_pdf(render_letter_html(record, template, practice_name=practice_name, trust_name=trust_name,
+                                          generated_at=generated_at))

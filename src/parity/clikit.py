@@ -1,0 +1,76 @@
+"""What every ``parity`` command group shares: output formats, levels, "today", and printing a frame.
+
+Kept apart from ``parity.cli`` so command groups in other packages (``parity.interop.cli``,
+``parity.care.cli``) use the same options without importing the whole command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+
+class OutFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+    table = "table"
+
+
+class Level(StrEnum):
+    practice = "practice"
+    pcn = "pcn"
+    sub_icb = "sub_icb"
+    icb = "icb"
+    region = "region"
+    england = "england"
+
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database", help="postgresql://… or a DuckDB file path [env: PARITY_DATABASE_URL; "
+                                    "default ./parity-data/parity.duckdb]"),
+]
+
+
+def today() -> date:
+    """Today, or ``PARITY_TODAY`` (lets tests and demos pin "today")."""
+    override = os.environ.get("PARITY_TODAY")
+    if override:
+        from parity.dates import parse_date
+
+        return parse_date(override, "PARITY_TODAY")
+    return date.today()
+
+
+def emit(df: object, fmt: OutFormat, title: str) -> None:
+    """Print a frame as CSV, JSON records or a terminal table."""
+    import pandas as pd
+
+    assert isinstance(df, pd.DataFrame)
+    if fmt is OutFormat.csv:
+        sys.stdout.write(to_csv(df))
+    elif fmt is OutFormat.json:
+        records = json.loads(df.to_json(orient="records", date_format="iso"))
+        sys.stdout.write(json.dumps(records, indent=1) + "\n")
+    else:
+        from parity.reports.render import rich_table
+
+        rich_table(df, title)
+
+
+def to_csv(df: object) -> str:
+    """CSV with booleans as ``true``/``false``."""
+    import pandas as pd
+
+    assert isinstance(df, pd.DataFrame)
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == bool:
+            out[col] = out[col].map({True: "true", False: "false"})
+    return out.to_csv(index=False)
