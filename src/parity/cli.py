@@ -22,6 +22,9 @@ from parity.care.cli import register as register_care
 from parity.clikit import DatabaseOpt, Level, OutFormat, emit, today
 from parity.errors import ConfigurationError, ParityError, ValidationError, exit_code_for
 from parity.interop.cli import mesh_app, trust_app
+from parity.reports.assessments_cli import assessments_app
+from parity.reports.inequalities_cli import inequalities_command
+from parity.reports.published_cli import published_app
 from parity.settings import DEFAULT_DATA_DIR, SECRET_KEY_FILE, Settings
 
 if TYPE_CHECKING:
@@ -255,6 +258,10 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 # `parity recall|contact|followup|referral …`, `parity worklist`, `parity passport` (parity.care.cli),
 # after the commands above so `parity --help` lists the core commands first.
 register_care(app)
+# Programme reporting (M7, M8, M10): `parity inequalities`, `parity assessments …`, `parity published …`.
+app.command("inequalities")(inequalities_command)
+app.add_typer(assessments_app, name="assessments")
+app.add_typer(published_app, name="published")
 
 
 def main() -> None:

@@ -133,18 +133,22 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         admin,
         api,
         api_docs,
+        assessments,
         auth,
         care,
         dashboard,
         followup,
         health,
+        inequalities,
         messages,
         patients,
         practices,
+        published,
         trust,
     )
 
-    for module in (health, auth, dashboard, practices, care, followup, patients, trust, messages, admin, api_docs):
+    for module in (health, auth, dashboard, inequalities, published, practices, care, followup, patients, trust,
+                   messages, assessments, admin, api_docs):
         app.include_router(module.router)
     app.include_router(api.router, prefix=API_PREFIX)
     return app

@@ -115,6 +115,8 @@ def base_context(request: Request, actor: Actor | None, **extra: Any) -> dict[st
                     ("Sent checks", "/trust/checks")]
         if actor.role == Role.admin:
             nav += [("Audit log", "/admin/audit"), ("Users", "/admin/users")]
+        nav.append(("Published", "/published"))
+        nav.append(("Assessments", "/assessments"))
         nav.append(("API", "/api/v1/docs"))
     context: dict[str, Any] = {
         "user": actor.user if actor else None,
