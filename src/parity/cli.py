@@ -24,6 +24,7 @@ from parity.errors import ConfigurationError, ParityError, ValidationError, exit
 from parity.interop.cli import mesh_app, trust_app
 from parity.reports.assessments_cli import assessments_app
 from parity.reports.inequalities_cli import inequalities_command
+from parity.reports.programme_cli import programme_app, trajectory_command
 from parity.reports.published_cli import published_app
 from parity.settings import DEFAULT_DATA_DIR, SECRET_KEY_FILE, Settings
 
@@ -258,10 +259,13 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 # `parity recall|contact|followup|referral …`, `parity worklist`, `parity passport` (parity.care.cli),
 # after the commands above so `parity --help` lists the core commands first.
 register_care(app)
-# Programme reporting (M7, M8, M10): `parity inequalities`, `parity assessments …`, `parity published …`.
+# Programme reporting (M7, M8, M10): `parity inequalities`, `parity assessments …`, `parity published …`,
+# `parity programme trajectory|initiatives|highlight`.
 app.command("inequalities")(inequalities_command)
 app.add_typer(assessments_app, name="assessments")
 app.add_typer(published_app, name="published")
+app.add_typer(programme_app, name="programme")
+app.command("trajectory")(trajectory_command)  # the form the programme team asked for (issue 6)
 
 
 def main() -> None:

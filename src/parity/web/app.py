@@ -143,12 +143,13 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         messages,
         patients,
         practices,
+        programme,
         published,
         trust,
     )
 
-    for module in (health, auth, dashboard, inequalities, published, practices, care, followup, patients, trust,
-                   messages, assessments, admin, api_docs):
+    for module in (health, auth, dashboard, inequalities, published, programme, practices, care, followup, patients,
+                   trust, messages, assessments, admin, api_docs):
         app.include_router(module.router)
     app.include_router(api.router, prefix=API_PREFIX)
     return app

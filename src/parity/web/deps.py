@@ -115,6 +115,9 @@ def base_context(request: Request, actor: Actor | None, **extra: Any) -> dict[st
                     ("Sent checks", "/trust/checks")]
         if actor.role == Role.admin:
             nav += [("Audit log", "/admin/audit"), ("Users", "/admin/users")]
+        if actor.role in (Role.programme, Role.icb, Role.admin):
+            nav += [("Trajectory", "/programme/trajectory"), ("Initiatives", "/programme/initiatives"),
+                    ("Highlight report", "/programme/highlight")]
         nav.append(("Published", "/published"))
         nav.append(("Assessments", "/assessments"))
         nav.append(("API", "/api/v1/docs"))

@@ -1,0 +1,278 @@
+"""Programme reporting pages (M7): trajectories, the initiative register and the monthly highlight report.
+
+The figures are NHS England's published series (``parity.reports.published``): organisation-level counts, no patient
+data, so every signed-in role may see them. Adding an initiative needs the programme, ICB or admin role (an ICB user
+only for their own ICB), a CSRF token, and is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import pandas as pd
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from parity.access import Actor, Role, record
+from parity.errors import ConfigurationError, PermissionDenied
+from parity.reports import published
+from parity.reports.highlight import build_highlight, render_highlight_fragment, render_highlight_pdf
+from parity.reports.initiatives import LEVELS, RATINGS, STATUSES, Initiative, forecast, initiatives, record_initiative
+from parity.reports.trajectory import METHODS, actuals_total, build, monthly_line, total_row
+from parity.web import charts
+from parity.web.deps import ActorDep, base_context, get_state, today
+from parity.web.security import check_csrf
+
+router = APIRouter(tags=["programme"], include_in_schema=False)
+
+Short = Annotated[str, Query(max_length=20)]
+EDITORS = (Role.programme, Role.icb, Role.admin)
+TARGET_CHOICES = [("0.6", "60% (Five Year Forward View)"), ("0.75", "75% (Operating Plan 2024/25)")]
+METHOD_WORDS = {"by_register": "By register size", "to_equal_rate": "To an equal rate", "blend": "Blend of the two"}
+SERIES = ("Trajectory", "Actual (published)", "Forecast (initiatives)")
+SERIES_COLOURS = (charts.NHS_GREY, charts.NHS_BLUE, charts.NHS_GREEN)
+
+
+def _parse_day(text: str, what: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError(f"{what} must be a date YYYY-MM-DD") from None
+
+
+def trajectory_chart(line: pd.DataFrame, actual: pd.DataFrame, fc: pd.DataFrame | None,
+                     description: str) -> dict[str, Any]:
+    """Vega-Lite spec: the monthly trajectory line, the published quarterly actuals and the initiatives forecast
+    (all-six counts), data inline (``parity.web.charts`` conventions)."""
+    values: list[dict[str, Any]] = []
+
+    def add(series: str, day: Any, value: Any) -> None:
+        iso = charts._clean(day)
+        values.append({"month_end": iso, "label": charts._fmt_day(iso), "series": series,
+                       "all_six": charts._clean(value)})
+
+    for d, v in zip(line["month_end"], line["expected_all_six"], strict=True):
+        add(SERIES[0], d, v)
+    for d, v in zip(actual["month_end"], actual["all_six"], strict=True):
+        add(SERIES[1], d, v)
+    if fc is not None:
+        for d, v in zip(fc["month_end"], fc["forecast"], strict=True):
+            add(SERIES[2], d, v)
+    shown = [s for s in SERIES if any(v["series"] == s for v in values)]
+    colours = [c for s, c in zip(SERIES, SERIES_COLOURS, strict=True) if s in shown]
+    spec = charts._base(description)
+    spec["data"] = {"values": values}
+    x = {"field": "month_end", "type": "temporal", "title": None, "scale": {"type": "utc"},
+         "axis": {"format": "%b %Y", "labelOverlap": True,
+                  "tickCount": {"interval": "month", "step": charts._month_step([v["month_end"] for v in values])}}}
+    y = {"field": "all_six", "type": "quantitative", "title": "People with all six checks",
+         "scale": {"zero": False}}
+    colour = {"field": "series", "type": "nominal", "title": None, "scale": {"domain": shown, "range": colours}}
+    dash = {"field": "series", "type": "nominal", "title": None,
+            "scale": {"domain": shown, "range": [[6, 4] if s == SERIES[0] else [1, 0] for s in shown]}}
+    tooltip = [{"field": "series", "type": "nominal", "title": "Line"},
+               {"field": "label", "type": "nominal", "title": "Month ending"},
+               {"field": "all_six", "type": "quantitative", "title": "All six", "format": ",.0f"}]
+    spec["layer"] = [{"mark": {"type": "line", "point": {"filled": True, "size": 40, "opacity": 1}},
+                      "encoding": {"x": x, "y": y, "color": colour, "strokeDash": dash, "tooltip": tooltip}}]
+    return spec
+
+
+@router.get("/programme/trajectory", response_class=HTMLResponse)
+def trajectory_page(request: Request, actor: ActorDep, level: Short = "region", org: Short = "",
+                    baseline: Short = "", target: Short = "0.75", by: Short = "",
+                    method: Short = "by_register") -> Response:
+    state = get_state(request)
+    with state.db.lock:
+        periods = published.periods(state.db)
+    errors: list[dict[str, str]] = []
+    values = {"level": level, "org": org.strip().upper(), "baseline": baseline or (periods[-1] if periods else ""),
+              "target": target, "by": by, "method": method}
+    rows: list[dict[str, Any]] = []
+    spec = None
+    figures: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    status = 200
+    if not periods:
+        errors.append({"text": "No published data has been imported yet", "href": "#baseline"})
+    else:
+        try:
+            if level not in ("region", "icb"):
+                raise ConfigurationError("Choose region or ICB")
+            if method not in METHODS:
+                raise ConfigurationError("Choose a method")
+            try:
+                target_f = float(target)
+            except ValueError:
+                raise ConfigurationError("The target must be a number such as 0.75") from None
+            by_day = _parse_day(by, "The target date")
+            with state.db.lock:
+                table = build(state.db, values["baseline"], target_f, by_day, level, values["org"] or None, method)
+                region = (values["org"] if level == "icb" and values["org"]
+                          and set(table["parent_code"]) == {values["org"]} else None)
+                start = sorted(p for p in periods if p <= values["baseline"])[-4:][0]
+                actual = actuals_total(state.db, level, list(table["org_code"]), start, region=region)
+                codes = list(table["org_code"]) + ([values["org"]] if values["org"] else [])
+                inits = initiatives(state.db, area_codes=codes)
+            values["by"] = table["by"].iloc[0].isoformat()
+            total = total_row(table)
+            line = monthly_line(total["all_six"], total["baseline_end"], total["target_count"], total["by"])
+            fc = forecast(total, inits) if not inits.empty else None
+            name = (table["org_name"].iloc[0] if len(table) == 1 and "org_name" in table.columns else
+                    (values["org"] or "all areas"))
+            spec = trajectory_chart(line, actual, fc, f"Line chart of people with all six checks: the monthly "
+                                                      f"trajectory to the target for {name}, the published "
+                                                      f"quarterly figures and the initiatives forecast.")
+            rows = table.to_dict(orient="records")
+            summary = {"name": name, **total, "additional": int(table["additional_patients"].sum()),
+                       "months": int(table["months"].iloc[0]), "target_pct": round(100 * target_f, 1)}
+            merged = line.merge(actual[["month_end", "all_six"]], on="month_end", how="left")
+            if fc is not None:
+                merged = merged.merge(fc[["month_end", "forecast"]], on="month_end", how="left")
+            figures = merged.to_dict(orient="records")
+            actual_before = actual[actual["month_end"] < total["baseline_end"]]
+            figures = [{"month_end": d, "all_six": a} for d, a in zip(actual_before["month_end"],
+                                                                     actual_before["all_six"], strict=True)] + figures
+        except ConfigurationError as exc:
+            errors.append({"text": str(exc), "href": "#org"})
+            status = 422
+    ctx = base_context(request, actor, title="Trajectory", values=values, periods=list(reversed(periods)),
+                       rows=rows, spec=spec, summary=summary, figures=figures, errors=errors,
+                       targets=TARGET_CHOICES, methods=METHODS, method_words=METHOD_WORDS, wide=True,
+                       breadcrumbs=[("Programme", "/programme/trajectory")])
+    return state.templates.TemplateResponse(request, "programme_trajectory.html", ctx, status_code=status)
+
+
+# -- initiatives -------------------------------------------------------------------------------------
+
+def _may_edit(actor: Actor, area_code: str | None = None) -> bool:
+    if actor.role not in EDITORS:
+        return False
+    return not (actor.role == Role.icb and area_code is not None and area_code != actor.org_code)
+
+
+def _initiatives_page(request: Request, actor: Actor, area: str, values: dict[str, str],
+                      errors: list[dict[str, str]], status: int = 200) -> Response:
+    state = get_state(request)
+    with state.db.lock:
+        df = initiatives(state.db, area_code=area or None)
+    ctx = base_context(request, actor, title="Initiatives", rows=df.to_dict(orient="records"), area=area,
+                       values=values, errors=errors, may_edit=_may_edit(actor), levels=LEVELS, ratings=RATINGS,
+                       statuses=STATUSES, wide=True, breadcrumbs=[("Programme", "/programme/trajectory")])
+    return state.templates.TemplateResponse(request, "programme_initiatives.html", ctx, status_code=status)
+
+
+DEFAULTS = {"area_level": "icb", "area_code": "", "title": "", "owner": "", "level": "icb", "start": "", "end": "",
+            "ease": "medium", "impact": "medium", "extra_per_month": "", "status": "proposed", "note": ""}
+
+
+@router.get("/programme/initiatives", response_class=HTMLResponse)
+def initiatives_page(request: Request, actor: ActorDep, area: Short = "") -> Response:
+    values = dict(DEFAULTS)
+    if actor.role == Role.icb and actor.org_code:
+        values["area_code"] = actor.org_code
+    return _initiatives_page(request, actor, area.strip().upper(), values, [])
+
+
+@router.post("/programme/initiatives")
+def add_initiative(request: Request, actor: ActorDep,
+                   csrf_token: Annotated[str, Form(max_length=200)] = "",
+                   area_level: Annotated[str, Form(max_length=10)] = "icb",
+                   area_code: Annotated[str, Form(max_length=20)] = "",
+                   title: Annotated[str, Form(max_length=200)] = "",
+                   owner: Annotated[str, Form(max_length=120)] = "",
+                   level: Annotated[str, Form(max_length=10)] = "icb",
+                   start: Annotated[str, Form(max_length=10)] = "",
+                   end: Annotated[str, Form(max_length=10)] = "",
+                   ease: Annotated[str, Form(max_length=10)] = "medium",
+                   impact: Annotated[str, Form(max_length=10)] = "medium",
+                   extra_per_month: Annotated[str, Form(max_length=12)] = "",
+                   status: Annotated[str, Form(max_length=10)] = "proposed",
+                   note: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    check_csrf(request, csrf_token)
+    state = get_state(request)
+    code = area_code.strip().upper()
+    if not _may_edit(actor, code):
+        record(state.db, actor, "record_initiative", f"initiatives/{code or '-'}", "denied", "")
+        raise PermissionDenied("only the programme team, administrators and the ICB itself can add initiatives")
+    values = {"area_level": area_level, "area_code": code, "title": title, "owner": owner, "level": level,
+              "start": start, "end": end, "ease": ease, "impact": impact, "extra_per_month": extra_per_month,
+              "status": status, "note": note}
+    errors: list[dict[str, str]] = []
+    start_day = end_day = None
+    try:
+        start_day = _parse_day(start, "The start date")
+        if start_day is None:
+            errors.append({"text": "Enter the start date", "href": "#start"})
+    except ConfigurationError as exc:
+        errors.append({"text": str(exc), "href": "#start"})
+    try:
+        end_day = _parse_day(end, "The end date")
+    except ConfigurationError as exc:
+        errors.append({"text": str(exc), "href": "#end"})
+    try:
+        extra = float(extra_per_month)
+    except ValueError:
+        extra = 0.0
+        errors.append({"text": "Enter the expected extra patients per month as a number", "href": "#extra_per_month"})
+    if not errors and start_day is not None:
+        item = Initiative(area_level=area_level, area_code=code, title=title, owner=owner, level=level,
+                          start=start_day, end=end_day, ease=ease, impact=impact, extra_per_month=extra,
+                          status=status, note=note)
+        try:
+            with state.db.lock:
+                record_initiative(state.db, item, actor.username)
+        except ConfigurationError as exc:
+            errors += [{"text": p.strip().capitalize(), "href": "#title"} for p in str(exc).split(";")]
+    if errors:
+        return _initiatives_page(request, actor, "", values, errors, status=422)
+    record(state.db, actor, "record_initiative", f"initiatives/{code}", "allowed", f"{area_level} {status}")
+    return RedirectResponse(f"/programme/initiatives?{urlencode({'area': code})}", status_code=303)
+
+
+# -- highlight report --------------------------------------------------------------------------------
+
+def _highlight(request: Request, region: str, period: str, method: str) -> Any:
+    state = get_state(request)
+    with state.db.lock:
+        return build_highlight(state.db, region.strip().upper(), period or None, method=method or "by_register",
+                               produced=today(request))
+
+
+@router.get("/programme/highlight", response_class=HTMLResponse)
+def highlight_page(request: Request, actor: ActorDep, region: Short = "", period: Short = "",
+                   method: Short = "by_register") -> Response:
+    state = get_state(request)
+    report = None
+    errors: list[dict[str, str]] = []
+    with state.db.lock:
+        periods = published.periods(state.db)
+        regions = published.rollup(state.db, periods[-1], "region") if periods else pd.DataFrame()
+    choices = [(c, n) for c, n in zip(regions.get("org_code", []), regions.get("org_name", []), strict=True)]
+    if region:
+        try:
+            report = _highlight(request, region, period, method)
+        except ConfigurationError as exc:
+            errors.append({"text": str(exc), "href": "#region"})
+    ctx = base_context(request, actor, title="Highlight report", regions=choices, region=region.upper(),
+                       period=period, method=method, report=report,
+                       report_html=render_highlight_fragment(report) if report else "", errors=errors,
+                       pdf_query=urlencode({"region": region.upper(), "period": period, "method": method}),
+                       breadcrumbs=[("Programme", "/programme/trajectory")])
+    return state.templates.TemplateResponse(request, "programme_highlight.html", ctx,
+                                            status_code=422 if errors else 200)
+
+
+@router.get("/programme/highlight.pdf")
+def highlight_pdf(request: Request, actor: ActorDep, region: Short, period: Short = "",
+                  method: Short = "by_register") -> Response:
+    report = _highlight(request, region, period, method)
+    record(get_state(request).db, actor, "export_highlight_pdf", f"region/{report.region_code}", "allowed",
+           report.period)
+    return Response(render_highlight_pdf(report), media_type="application/pdf",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="highlight-{report.region_code}-{report.period}.pdf"'})
