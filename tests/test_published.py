@@ -227,3 +227,11 @@ def test_cli_import_and_show(db_url: str) -> None:
                                         "--region", "Y59", "--format", "json"])
     assert out.exit_code == 0, out.output
     assert '"S9B9J"' in out.stdout and '"Y56"' not in out.stdout
+
+
+def test_the_packaged_copy_is_the_shared_file() -> None:
+    import hashlib
+
+    from parity.reports.published import packaged_series
+
+    assert hashlib.sha256(packaged_series().read_bytes()).hexdigest() == hashlib.sha256(RAW.read_bytes()).hexdigest()

@@ -192,6 +192,9 @@ def demo(
             df = measure_table(db, m, day, level, structure="2022-23", settings=None).drop(columns="parent_code")
             rich_table(df, f"{m.name} — as at {day.isoformat()} — by {level}")
         _refresh(db, settings, day)
+        from parity.reports.published import import_published, packaged_series
+
+        typer.echo(import_published(db, packaged_series()).describe())
         logins = create_demo_users(db, day)
         mesh_file = write_sandbox_mesh_config(db, day, data_dir / "mesh-sandbox.toml")
     typer.echo(f"Database: {db_url}  (try: parity measure --level practice --format csv)")

@@ -344,6 +344,13 @@ def _insert(db: Database, frame: pd.DataFrame) -> None:
             copy.write_row(row)
 
 
+def packaged_series() -> Path:
+    """The published series shipped with Parity (``reports/data/SOURCES.md``), for the demo."""
+    from importlib import resources
+
+    return Path(str(resources.files("parity.reports").joinpath("data", "Physical-Health-Checks-SMI_Raw_Data.xlsx")))
+
+
 def import_published(db: Database, path: str | Path, *, name: str | None = None) -> ImportResult:
     """Validate and store a published SDCS file (xlsx or CSV); all-or-nothing. See the module docstring."""
     path = Path(path)
