@@ -17,9 +17,10 @@ from conftest import need
 from parity.db import Database, open_database
 from parity.reports.highlight import RAG_RULE, build_highlight, rag, render_highlight_html, render_highlight_pdf
 from parity.reports.initiatives import Initiative, record_initiative
+from parity.reports.published import packaged_series
 from parity.reports.trajectory import build, gap
 
-XLSX = Path("/work/shared/data/published/Physical-Health-Checks-SMI_Raw_Data.xlsx")
+XLSX = packaged_series()  # byte-identical to shared/data/published (tests/test_published.py)
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,10 @@ from test_browser import TIMEOUT, Watch, chromium, sign_in  # noqa: F401 - chrom
 from webkit import WebWorld, login, need, settings_for
 
 from parity.db import open_database
+from parity.reports.published import packaged_series
 from parity.web import create_app
 
-XLSX = Path("/work/shared/data/published/Physical-Health-Checks-SMI_Raw_Data.xlsx")
+XLSX = packaged_series()  # byte-identical to shared/data/published (tests/test_published.py)
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "trajectory.png"
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from parity.access.schema import atomic, utc_now
 from parity.db import Database
+from parity.db.append_only import protect
 from parity.errors import ConfigurationError
 from parity.rules.interventions import REFERRAL_STATES, Finding, InterventionCatalogue, load_interventions
 from parity.rules.model import Window, months_before
@@ -44,14 +45,6 @@ REFERRALS_DDL = """CREATE TABLE IF NOT EXISTS referrals (
 )"""
 REFERRALS_INDEX = "CREATE INDEX IF NOT EXISTS referrals_nhs_number ON referrals (nhs_number)"
 
-_PG_FUNCTION = """CREATE OR REPLACE FUNCTION parity_referrals_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    RAISE EXCEPTION 'referrals is append-only' USING ERRCODE = 'insufficient_privilege';
-END;
-$fn$"""
-_PG_TRIGGER = ("CREATE TRIGGER referrals_no_update_delete BEFORE UPDATE OR DELETE ON referrals "
-               "FOR EACH ROW EXECUTE FUNCTION parity_referrals_append_only()")
 # Arbitrary constant key for pg_advisory_xact_lock: serialises schema setup and referral appends.
 PG_LOCK_KEY = 7_347_125_917
 
@@ -80,12 +73,7 @@ def ensure_followup_schema(db: Database) -> None:
             db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
         db.execute(REFERRALS_DDL)
         db.execute(REFERRALS_INDEX)
-        if db.kind == "postgres":
-            db.execute(_PG_FUNCTION)
-            existing = {row[0] for row in db.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('referrals') AND NOT tgisinternal")}
-            if "referrals_no_update_delete" not in existing:
-                db.execute(_PG_TRIGGER)
+        protect(db, "referrals")
     _ready.add(db)
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from parity.access.schema import atomic, utc_now
 from parity.db import Database
+from parity.db.append_only import protect
 from parity.errors import ConfigurationError
 from parity.rules.assessments import Framework, get_framework
 
@@ -55,18 +56,6 @@ ASSESSMENTS_DDL = """CREATE TABLE IF NOT EXISTS assessments (
 )"""
 ASSESSMENTS_INDEX = "CREATE INDEX IF NOT EXISTS assessments_area ON assessments (framework, area_level, area_code)"
 
-_PG_FUNCTION = """CREATE OR REPLACE FUNCTION parity_assessments_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    RAISE EXCEPTION 'assessments is append-only' USING ERRCODE = 'insufficient_privilege';
-END;
-$fn$"""
-_PG_TRIGGERS = {
-    "assessments_no_update_delete": "CREATE TRIGGER assessments_no_update_delete BEFORE UPDATE OR DELETE ON "
-                                    "assessments FOR EACH ROW EXECUTE FUNCTION parity_assessments_append_only()",
-    "assessments_no_truncate": "CREATE TRIGGER assessments_no_truncate BEFORE TRUNCATE ON assessments "
-                               "FOR EACH STATEMENT EXECUTE FUNCTION parity_assessments_append_only()",
-}
 # Arbitrary constant key for pg_advisory_xact_lock: serialises schema setup and appends.
 PG_LOCK_KEY = 7_347_125_933
 
@@ -85,13 +74,7 @@ def ensure_assessments_schema(db: Database) -> None:
             db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
         db.execute(ASSESSMENTS_DDL)
         db.execute(ASSESSMENTS_INDEX)
-        if db.kind == "postgres":
-            db.execute(_PG_FUNCTION)
-            existing = {row[0] for row in db.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('assessments') AND NOT tgisinternal")}
-            for name, ddl in _PG_TRIGGERS.items():
-                if name not in existing:
-                    db.execute(ddl)
+        protect(db, "assessments")
     _ready.add(db)
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from parity.access.schema import atomic, utc_now
 from parity.db import Database
+from parity.db.append_only import protect
 from parity.errors import ConfigurationError, NotFound
 from parity.reports.trajectory import monthly_line
 
@@ -53,14 +54,6 @@ INITIATIVES_DDL = """CREATE TABLE IF NOT EXISTS initiatives (
     PRIMARY KEY (initiative_id, version)
 )"""
 _INDEX = "CREATE INDEX IF NOT EXISTS initiatives_area ON initiatives (area_level, area_code)"
-_PG_FUNCTION = """CREATE OR REPLACE FUNCTION parity_initiatives_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    RAISE EXCEPTION 'initiatives is append-only' USING ERRCODE = 'insufficient_privilege';
-END;
-$fn$"""
-_PG_TRIGGER = ("CREATE TRIGGER initiatives_no_update_delete BEFORE UPDATE OR DELETE ON initiatives "
-               "FOR EACH ROW EXECUTE FUNCTION parity_initiatives_append_only()")
 PG_LOCK_KEY = 7_347_125_931
 
 COLUMNS = ["initiative_id", "version", "area_level", "area_code", "title", "owner", "level", "start_date",
@@ -78,12 +71,7 @@ def ensure_initiatives_schema(db: Database) -> None:
             db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
         db.execute(INITIATIVES_DDL)
         db.execute(_INDEX)
-        if db.kind == "postgres":
-            db.execute(_PG_FUNCTION)
-            existing = {row[0] for row in db.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('initiatives') AND NOT tgisinternal")}
-            if "initiatives_no_update_delete" not in existing:
-                db.execute(_PG_TRIGGER)
+        protect(db, "initiatives")
     _ready.add(db)
 
 
