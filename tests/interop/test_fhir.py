@@ -21,7 +21,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from parity.errors import ValidationError
 from parity.interop.fhir import BundleError, build_bundle, check_bundle, parse_bundle
-from parity.interop.fhir.bundle import BP_DIASTOLIC, BP_PANEL, BP_SYSTOLIC
+from parity.interop.fhir.codes import BP_DIASTOLIC, BP_PANEL, BP_SYSTOLIC
 from parity.interop.record import CheckRecord, record_from_form
 from parity.rules.template import CheckTemplate, load_template
 
