@@ -1,8 +1,8 @@
 """Programme pages (M7) on the published series: the trajectory page in Chromium, the initiatives form and the
 highlight report through the app.
 
-The web test world (``duckdb_world``) gets NHS England's published series imported (the real xlsx) and the
-``parity.web.routes.programme`` router (included here when ``parity.web.app`` does not include it yet).
+The web test world (``duckdb_world``) gets NHS England's published series imported (the real xlsx); the
+browser test uses ``test_browser``'s Chromium fixtures and the shared ``live_server``.
 ``PARITY_SCREENSHOTS=1`` saves the trajectory chart to ``docs/trajectory.png`` (the README picture).
 """
 
@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from test_browser import TIMEOUT, Watch, chromium, sign_in  # noqa: F401 - chromium is a fixture
+from test_browser import TIMEOUT, browse, chromium, sign_in  # noqa: F401 - browse and chromium are fixtures
 from webkit import WebWorld, login, need, settings_for
 
 from parity.db import open_database
@@ -29,15 +25,6 @@ from parity.web import create_app
 
 XLSX = packaged_series()  # byte-identical to shared/data/published (tests/test_published.py)
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "trajectory.png"
-
-
-def programme_app(world: WebWorld) -> FastAPI:
-    app = create_app(settings_for(world))
-    if not any(getattr(r, "path", "") == "/programme/trajectory" for r in app.routes):
-        from parity.web.routes import programme
-
-        app.include_router(programme.router)
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -52,65 +39,10 @@ def published_world(duckdb_world: WebWorld) -> WebWorld:
     return duckdb_world
 
 
-@pytest.fixture(scope="module")
-def programme_server(published_world: WebWorld) -> Iterator[str]:
-    """The app with the programme pages, served by uvicorn on a free 127.0.0.1 port."""
-    import uvicorn
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    server = uvicorn.Server(uvicorn.Config(programme_app(published_world), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture
-def browse(chromium: Any, programme_server: str) -> Iterator[Any]:  # noqa: F811
-    """(page, watch): a fresh 1280 px context that can only reach the programme server."""
-    contexts = []
-
-    def open_page() -> tuple[Any, Watch]:
-        watch = Watch(programme_server)
-        context = chromium.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(TIMEOUT)
-        contexts.append(context)
-
-        def route(r: Any) -> None:
-            if r.request.url.startswith(programme_server + "/"):
-                r.continue_()
-            else:
-                watch.blocked.append(r.request.url)
-                r.abort()
-
-        context.route("**/*", route)
-        page = context.new_page()
-        page.on("request", lambda req: watch.requested.append(req.url))
-        page.on("console", lambda msg: watch.errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
-        page.on("response", lambda resp: watch.failed.append(f"{resp.status} {resp.url}")
-                if resp.status >= 400 else None)
-        return page, watch
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def test_trajectory_page_in_browser(browse: Any, programme_server: str) -> None:
+def test_trajectory_page_in_browser(browse: Any, live_server: str, published_world: WebWorld) -> None:  # noqa: F811
     page, watch = browse()
-    sign_in(page, programme_server, "programme1")
-    page.goto(f"{programme_server}/programme/trajectory")
+    sign_in(page, live_server, "programme1")
+    page.goto(f"{live_server}/programme/trajectory")
     assert page.locator("main h1").inner_text().strip() == "Trajectory to the target"
     page.get_by_label("Level").select_option("icb")
     page.get_by_label("Area code").fill("Y59")
@@ -136,7 +68,7 @@ def test_trajectory_page_in_browser(browse: Any, programme_server: str) -> None:
 
 @pytest.fixture(scope="module")
 def client(published_world: WebWorld) -> Iterator[TestClient]:
-    with TestClient(programme_app(published_world), follow_redirects=False) as c:
+    with TestClient(create_app(settings_for(published_world)), follow_redirects=False) as c:
         yield c
 
 

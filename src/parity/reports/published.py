@@ -17,7 +17,6 @@ the stored rows of every period the new file contains (the newest file wins for 
 never counted twice).
 
 Code mapping: see :mod:`parity.reports.published_map` (:func:`code_map` says how each code was mapped).
-
 """
 
 from __future__ import annotations
