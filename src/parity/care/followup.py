@@ -14,7 +14,6 @@ exceptions or logs.
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,7 +23,7 @@ import pandas as pd
 
 from parity.access.schema import atomic, utc_now
 from parity.db import Database
-from parity.db.append_only import protect
+from parity.db.append_only import ensure_table, lock
 from parity.errors import ConfigurationError
 from parity.rules.interventions import REFERRAL_STATES, Finding, InterventionCatalogue, load_interventions
 from parity.rules.model import Window, months_before
@@ -61,20 +60,9 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
 #: Follow-up must come within this many months of the finding (Parity choice; product.md M6).
 FOLLOW_UP_MONTHS = 3
 
-_ready: weakref.WeakSet[Database] = weakref.WeakSet()
-
-
 def ensure_followup_schema(db: Database) -> None:
     """Create the ``referrals`` table (and on PostgreSQL its append-only trigger) if missing; idempotent."""
-    if db in _ready:
-        return
-    with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
-        db.execute(REFERRALS_DDL)
-        db.execute(REFERRALS_INDEX)
-        protect(db, "referrals")
-    _ready.add(db)
+    ensure_table(db, "referrals", (REFERRALS_DDL, REFERRALS_INDEX), PG_LOCK_KEY)
 
 
 @dataclass(frozen=True)
@@ -129,8 +117,7 @@ def record_referral(db: Database, nhs_number: str, practice_code: str, intervent
     occurred_at = _timestamp(at)
     ensure_followup_schema(db)
     with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
+        lock(db, PG_LOCK_KEY)
         current: str | None = None
         seq = 1
         if referral_id is None:

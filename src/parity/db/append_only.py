@@ -9,6 +9,8 @@ owner can still drop a trigger: the audit log's hash chain is what detects that.
 from __future__ import annotations
 
 import re
+import weakref
+from collections.abc import Sequence
 
 from parity.db.connection import Database
 
@@ -40,3 +42,28 @@ $fn$""")
     for name, when in triggers.items():
         if name not in existing:
             db.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION {function}()")
+
+
+_ready: weakref.WeakKeyDictionary[Database, set[str]] = weakref.WeakKeyDictionary()
+
+
+def lock(db: Database, key: int) -> None:
+    """Inside a transaction on PostgreSQL, wait for the advisory lock ``key`` (serialises writers across
+    processes; ``db.lock`` covers only threads of one process). A no-op on DuckDB (one writing process)."""
+    if db.kind == "postgres":
+        db.execute("SELECT pg_advisory_xact_lock(?)", [key])
+
+
+def ensure_table(db: Database, table: str, statements: Sequence[str], lock_key: int) -> None:
+    """Create an append-only table once per ``Database``: run ``statements`` (``CREATE … IF NOT EXISTS``)
+    and ``protect`` it, in one transaction under ``lock_key``."""
+    if table in _ready.get(db, set()):
+        return
+    from parity.access.schema import atomic
+
+    with atomic(db):
+        lock(db, lock_key)
+        for sql in statements:
+            db.execute(sql)
+        protect(db, table)
+    _ready.setdefault(db, set()).add(table)

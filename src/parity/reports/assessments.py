@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import uuid
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,7 +29,7 @@ import pandas as pd
 
 from parity.access.schema import atomic, utc_now
 from parity.db import Database
-from parity.db.append_only import protect
+from parity.db.append_only import ensure_table, lock
 from parity.errors import ConfigurationError
 from parity.rules.assessments import Framework, get_framework
 
@@ -62,20 +61,9 @@ PG_LOCK_KEY = 7_347_125_933
 _COLUMNS = ["assessment_id", "seq", "framework", "area_level", "area_code", "item_id", "score", "evidence",
             "assessed_on", "recorded_at", "username"]
 
-_ready: weakref.WeakSet[Database] = weakref.WeakSet()
-
-
 def ensure_assessments_schema(db: Database) -> None:
     """Create the ``assessments`` table (and on PostgreSQL its append-only triggers) if missing; idempotent."""
-    if db in _ready:
-        return
-    with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
-        db.execute(ASSESSMENTS_DDL)
-        db.execute(ASSESSMENTS_INDEX)
-        protect(db, "assessments")
-    _ready.add(db)
+    ensure_table(db, "assessments", (ASSESSMENTS_DDL, ASSESSMENTS_INDEX), PG_LOCK_KEY)
 
 
 def normalise_area(area_level: str, area_code: str) -> tuple[str, str]:
@@ -158,8 +146,7 @@ def record_assessment(db: Database, framework: str, area_level: str, area_code: 
              assessed_on, recorded_at, username] for n, item in enumerate(fw.items, start=1)]
     ensure_assessments_schema(db)
     with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
+        lock(db, PG_LOCK_KEY)
         for row in rows:
             db.execute(f"INSERT INTO assessments ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})",
                        row)

@@ -13,7 +13,6 @@ for every month of its timeframe, to set against the top-down trajectory (``pari
 from __future__ import annotations
 
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -22,7 +21,7 @@ import pandas as pd
 
 from parity.access.schema import atomic, utc_now
 from parity.db import Database
-from parity.db.append_only import protect
+from parity.db.append_only import ensure_table, lock
 from parity.errors import ConfigurationError, NotFound
 from parity.reports.trajectory import monthly_line
 
@@ -59,20 +58,9 @@ PG_LOCK_KEY = 7_347_125_931
 COLUMNS = ["initiative_id", "version", "area_level", "area_code", "title", "owner", "level", "start_date",
            "end_date", "ease", "impact", "extra_per_month", "status", "recorded_at", "username", "note"]
 
-_ready: weakref.WeakSet[Database] = weakref.WeakSet()
-
-
 def ensure_initiatives_schema(db: Database) -> None:
     """Create the ``initiatives`` table (and on PostgreSQL its append-only trigger) if missing; idempotent."""
-    if db in _ready:
-        return
-    with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
-        db.execute(INITIATIVES_DDL)
-        db.execute(_INDEX)
-        protect(db, "initiatives")
-    _ready.add(db)
+    ensure_table(db, "initiatives", (INITIATIVES_DDL, _INDEX), PG_LOCK_KEY)
 
 
 @dataclass(frozen=True)
@@ -127,8 +115,7 @@ def record_initiative(db: Database, initiative: Initiative, username: str, initi
     ensure_initiatives_schema(db)
     recorded_at = at or utc_now()
     with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
+        lock(db, PG_LOCK_KEY)
         version = 1
         if initiative_id is None:
             initiative_id = uuid.uuid4().hex
