@@ -220,12 +220,47 @@ def test_bmi_code_without_value_does_not_hide_earlier_value(run):
     assert not done
 
 
-def test_bmi_category_code_is_not_a_value(run):
-    """Only BMIVAL_COD values are read; an obese category code without a value is not overweight
-    for this criterion (qof-mh021.toml: clusters = ["BMIVAL_COD"])."""
-    p = lower_risk().code("BMIOBESE_COD", "2023-01-10")
+# Category codes without a value (QOF MH011, S8: "BMI >=30 whatever the ethnicity"; issue 11).
+BMI_30_PLUS = 162864005      # Body mass index 30+ - obesity (BMIOBESE_COD)
+BMI_40_PLUS = 408512008      # Body mass index 40+ - severely obese (BMIOBESE_COD)
+BMI_25_29 = 162863004        # Body mass index 25-29 - overweight (BMIOVER_COD)
+BMI_20_24 = 412768003        # Body mass index 20-24 - normal (BMI_COD only)
+
+
+@pytest.mark.parametrize("code", [BMI_30_PLUS, BMI_40_PLUS])
+@pytest.mark.parametrize("ethnicity", ["A", "H", None])
+def test_bmi_30_plus_category_without_value_is_higher_risk(run, code, ethnicity):
+    """A "BMI 30+" or "BMI 40+" code with no value puts anyone in the 12-month group."""
+    p = lower_risk().ethnicity(ethnicity).snomed(code, "2023-01-10")
+    done, status, _ = lipids(run, "qof-mh021", p)
+    assert not done
+    assert status == "missing"
+
+
+def test_bmi_25_29_category_is_higher_risk_even_for_white(run):
+    """25-29 meets the White threshold (>=25) as well as the general one (>=23)."""
+    p = lower_risk().ethnicity("A").snomed(BMI_25_29, "2023-01-10")
+    done, _, _ = lipids(run, "qof-mh021", p)
+    assert not done
+
+
+def test_normal_bmi_category_is_lower_risk(run):
+    p = lower_risk().snomed(BMI_20_24, "2023-01-10")
     done, _, _ = lipids(run, "qof-mh021", p)
     assert done
+
+
+def test_later_normal_bmi_value_overrides_older_obese_category(run):
+    """The latest BMI record decides: an obese category code followed by a BMI of 22 (White)."""
+    p = lower_risk().snomed(BMI_30_PLUS, "2021-06-01").code("BMIVAL_COD", "2023-01-10", value=22.0)
+    done, _, _ = lipids(run, "qof-mh021", p)
+    assert done
+
+
+def test_obese_category_after_normal_value_is_higher_risk(run):
+    p = lower_risk().code("BMIVAL_COD", "2021-06-01", value=22.0).snomed(BMI_30_PLUS, "2023-01-10")
+    done, _, _ = lipids(run, "qof-mh021", p)
+    assert not done
 
 
 def test_bmi_after_as_of_ignored(run):

@@ -112,3 +112,22 @@ def test_excluded_count_in_aggregate(run):
     assert org["excluded"] == 1
     assert org["all_six"] == 1
     assert org["percent"] == 100.0
+
+
+def test_lipid_decline_older_than_12_months_does_not_exclude(run):
+    """Issue 11: a lower-risk patient (24-month lipid window) whose only lipid decline was 18
+    months ago is still in the denominator: declines count only in the 12 months."""
+    p = with_checks(smi_patient().ethnicity("A"), IN_WINDOW, (*FOUR, "glucose"))
+    p = declined(p, "2022-10-01", ("lipids",))
+    row = run("qof-mh021", AS_OF, p).only()
+    assert row["in_denominator"]
+    assert not row["all_six"]
+    assert row["lipids_status"] == "missing"
+
+
+def test_lipid_decline_in_12_months_excludes_lower_risk_patient(run):
+    p = with_checks(smi_patient().ethnicity("A"), IN_WINDOW, (*FOUR, "glucose"))
+    p = declined(p, "2023-06-01", ("lipids",))
+    row = run("qof-mh021", AS_OF, p).only()
+    assert not row["in_denominator"]
+    assert row["lipids_status"] == "declined"

@@ -424,7 +424,10 @@ class IbisEngine:
         flags: dict[str, Any] = {}
         for i, check in checks:
             flags[f"_done{i}"] = since(plan.done[check.id], t[f"_start{i}"])
-            flags[f"_decl{i}"] = since(plan.declined[check.id], t[f"_start{i}"])
+            # A decline counts only inside the check's own 12 months, never the longer lower-risk
+            # lipid window (product.md "Declined / unsuitable"; issue 11: an older decline must not
+            # remove a patient through the personalised care adjustment).
+            flags[f"_decl{i}"] = since(plan.declined[check.id], _day(check.window.start(as_of)))
         d_diag, d_rem = t[f"_d{plan.register_diagnosis}"], t[f"_d{plan.register_remission}"]
         flags["_onreg"] = _flag(d_diag.notnull() & (d_rem.isnull() | (d_diag >= d_rem)))
         if measure.pca is not None and plan.pca is not None:

@@ -74,7 +74,8 @@ class ReferenceEngine:
         statuses = {}
         for check in measure.checks:
             window = self._window_for(check, patient, events, as_of, clusters)
-            done, status, when, value = _check_status(check, events, window.start(as_of), clusters)
+            done, status, when, value = _check_status(check, events, window.start(as_of),
+                                                      check.window.start(as_of), clusters)
             row[check.id] = done
             row[f"{check.id}_status"] = status
             row[f"{check.id}_date"] = when
@@ -156,8 +157,11 @@ def _practice_on(registrations: list[Row], as_of: date) -> str | None:
     return current[0]["practice_code"]
 
 
-def _check_status(check: Check, events: list[Row], start: date,
+def _check_status(check: Check, events: list[Row], start: date, decline_start: date,
                   clusters: dict[str, frozenset[int]]) -> tuple[bool, str, date | None, float | None]:
+    """Done in ``[start, as_of]``; otherwise declined when a decline code falls in the check's own
+    window ``[decline_start, as_of]`` (12 months: a decline never counts over the lower-risk
+    24-month lipid window, product.md "Declined / unsuitable")."""
     done_codes = _union(clusters, check.done)
     declined_codes = _union(clusters, check.declined)
     in_window = [e for e in events if e["date"] >= start]
@@ -166,7 +170,7 @@ def _check_status(check: Check, events: list[Row], start: date,
         when = max(e["date"] for e in done)
         values = [e["value"] for e in done if e["date"] == when and e.get("value") is not None]
         return True, "done", when, (max(values) if values else None)
-    if any(e["snomed_code"] in declined_codes for e in in_window):
+    if any(e["snomed_code"] in declined_codes and e["date"] >= decline_start for e in events):
         return False, "declined", None, None
     return False, "missing", None, None
 
