@@ -97,6 +97,16 @@ VALUE_CASES: list[tuple[str, str, float, str, set[str]]] = [
     ("BMI 23 Chinese", "BMIVAL_COD", 23.0, "R", {"bmi_high"}),
     ("BMI 23 Pakistani", "BMIVAL_COD", 23.0, "J", {"bmi_high"}),
     ("BMI 23 Bangladeshi", "BMIVAL_COD", 23.0, "K", {"bmi_high"}),
+    # NICE obesity guideline, 2022 update: also other Asian (L), Black Caribbean (M), Black African (N), other
+    # Black (P), and mixed groups with that family background (D, E, F); not White or "any other" (S)
+    ("BMI 23 other Asian", "BMIVAL_COD", 23.0, "L", {"bmi_high"}),
+    ("BMI 23 Caribbean", "BMIVAL_COD", 23.0, "M", {"bmi_high"}),
+    ("BMI 23 African", "BMIVAL_COD", 23.0, "N", {"bmi_high"}),
+    ("BMI 22.9 African", "BMIVAL_COD", 22.9, "N", set()),
+    ("BMI 23 other Black", "BMIVAL_COD", 23.0, "P", {"bmi_high"}),
+    ("BMI 23 White and Black African", "BMIVAL_COD", 23.0, "E", {"bmi_high"}),
+    ("BMI 23 White Irish", "BMIVAL_COD", 23.0, "B", set()),
+    ("BMI 23 any other group", "BMIVAL_COD", 23.0, "S", set()),
     # BP >140 systolic and/or >90 diastolic (S14)
     ("systolic 140", "SYSBP_COD", 140, "A", set()),
     ("systolic 141", "SYSBP_COD", 141, "A", {"bp_high"}),
@@ -107,6 +117,11 @@ VALUE_CASES: list[tuple[str, str, float, str, set[str]]] = [
     ("HbA1c 42", "IFCCHBAM_COD", 42, "A", {"glucose_at_risk"}),
     ("HbA1c 47", "IFCCHBAM_COD", 47, "A", {"glucose_at_risk"}),
     ("HbA1c 48", "IFCCHBAM_COD", 48, "A", {"glucose_diabetes"}),
+    # HbA1c DCCT (%): 6.0-6.4 at risk (42-47 mmol/mol), >=6.5 diabetes (48 mmol/mol)
+    ("DCCT HbA1c 5.9%", "DCCTHBA1C_COD", 5.9, "A", set()),
+    ("DCCT HbA1c 6.0%", "DCCTHBA1C_COD", 6.0, "A", {"glucose_at_risk"}),
+    ("DCCT HbA1c 6.4%", "DCCTHBA1C_COD", 6.4, "A", {"glucose_at_risk"}),
+    ("DCCT HbA1c 6.5%", "DCCTHBA1C_COD", 6.5, "A", {"glucose_diabetes"}),
     # FPG 5.5-6.9 at risk, >=7.0 diabetes (S14)
     ("FPG 5.4", "GLUC_COD", 5.4, "A", set()),
     ("FPG 5.5", "GLUC_COD", 5.5, "A", {"glucose_at_risk"}),
@@ -131,6 +146,36 @@ def test_every_threshold_edge(any_db: Database) -> None:
     expected = {NHS[i]: case[4] for i, case in enumerate(VALUE_CASES)}
     wrong = [VALUE_CASES[i][0] for i in range(len(VALUE_CASES)) if got[NHS[i]] != expected[NHS[i]]]
     assert not wrong, f"wrong answer for: {wrong}"
+
+
+# BMI category codes recorded without a value (issue 11): read as the lowest BMI of the category.
+BMI_30_PLUS, BMI_40_PLUS, BMI_25_29, BMI_20_24 = 162864005, 408512008, 162863004, 412768003
+CATEGORY_CASES: list[tuple[str, list[tuple[str, int, float | None]], str, set[str]]] = [
+    ("BMI 30+ code, White", [("2024-01-15", BMI_30_PLUS, None)], "A", {"bmi_high"}),
+    ("BMI 40+ code, Indian", [("2024-01-15", BMI_40_PLUS, None)], "H", {"bmi_high"}),
+    ("BMI 25-29 code, White", [("2024-01-15", BMI_25_29, None)], "A", {"bmi_high"}),
+    ("BMI 20-24 code, White", [("2024-01-15", BMI_20_24, None)], "A", set()),
+    ("BMI 30+ code then BMI 22 value", [("2023-06-01", BMI_30_PLUS, None), ("2024-01-15", 60621009, 22.0)],
+     "A", set()),
+    ("BMI 22 value then BMI 30+ code", [("2023-06-01", 60621009, 22.0), ("2024-01-15", BMI_30_PLUS, None)],
+     "A", {"bmi_high"}),
+    ("BMI 30+ code before the 12 months", [("2023-01-15", BMI_30_PLUS, None)], "A", set()),
+]
+
+
+def test_bmi_category_codes_trigger_weight_finding(any_db: Database) -> None:
+    patients = []
+    for i, (_, entries, eth, _) in enumerate(CATEGORY_CASES):
+        p = patient(i, ethnicity=eth)
+        for on, snomed, value in entries:
+            p.snomed(snomed, on, value=value)
+        patients.append(p)
+    got = flagged(any_db, *patients)
+    wrong = [case[0] for i, case in enumerate(CATEGORY_CASES) if got[NHS[i]] != case[3]]
+    assert not wrong, f"wrong answer for: {wrong}"
+    df = findings(any_db, AS_OF)
+    text = df.loc[df["nhs_number"] == NHS[0], "value_text"].iloc[0]
+    assert text == "BMI 30+ (category code)"
 
 
 def test_value_text_and_intervention(any_db: Database) -> None:

@@ -279,13 +279,25 @@ _HIT_COLUMNS = ["nhs_number", "finding_id", "finding_date", "value_text"]
 def _value_hits(f: Finding, ev: pd.DataFrame, eth: pd.Series, start: date) -> pd.DataFrame:
     parts = []
     for crit in f.criteria:
-        sub = ev[ev["snomed_code"].isin(crit.codes()) & ev["value"].notna() & (ev["date"] >= start)]
+        in_window = ev[ev["date"] >= start]
+        sub = in_window[in_window["snomed_code"].isin(crit.codes()) & in_window["value"].notna()]
+        categories = crit.category_codes()
+        if categories:
+            # A category code without a value (e.g. "BMI 30+") reads as its category's lowest value
+            # (Criterion.reading_value); the latest BMI record, valued or category, decides.
+            cat = in_window[in_window["snomed_code"].isin(categories) & ~in_window.index.isin(sub.index)].copy()
+            cat["value"] = cat["snomed_code"].map(categories).astype("float64")
+            cat["category"] = True
+            sub = pd.concat([sub.assign(category=False), cat], ignore_index=True)
+        else:
+            sub = sub.assign(category=False)
         if sub.empty:
             continue
         latest = _latest(sub)
         hit = latest[crit.matches(latest["value"], latest["nhs_number"].map(eth))]
         parts.append(pd.DataFrame({"nhs_number": hit["nhs_number"], "finding_date": hit["date"],
-                                   "value_text": [crit.describe(v) for v in hit["value"]]}))
+                                   "value_text": [crit.describe(v, category=c)
+                                                  for v, c in zip(hit["value"], hit["category"], strict=True)]}))
     if not parts:
         return pd.DataFrame(columns=_HIT_COLUMNS)
     hits = pd.concat(parts, ignore_index=True).sort_values(["nhs_number", "finding_date", "value_text"])

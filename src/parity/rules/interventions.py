@@ -62,6 +62,7 @@ class Criterion:
     decimals: int = 1
     below: float | None = None
     value_by_ethnicity: tuple[tuple[str, float], ...] = ()
+    category_values: tuple[tuple[str, float], ...] = ()
     note: str = ""
 
     def codes(self) -> frozenset[int]:
@@ -71,6 +72,26 @@ class Criterion:
         from parity.codes import load_codelist
 
         return load_codelist(self.cluster).ids()
+
+    def category_codes(self) -> dict[int, float]:
+        """Category codes recorded without a value (e.g. "BMI 30+"), each read as the lowest value of its
+        category (``category_values``: cluster -> value). When a code is in several clusters the lowest wins."""
+        if not self.category_values:
+            return {}
+        from parity.codes import load_codelist
+
+        out: dict[int, float] = {}
+        for cluster, value in self.category_values:
+            for code in load_codelist(cluster).ids():
+                out[code] = min(value, out.get(code, value))
+        return out
+
+    def reading_value(self, code: int, value: float | None) -> float | None:
+        """The value this criterion reads from one entry: its recorded value for a code of the cluster, the
+        category's value for a category code, otherwise None."""
+        if code in self.codes() and value is not None and value == value:
+            return float(value)
+        return self.category_codes().get(code)
 
     def threshold(self, ethnicity: str | None = None) -> float:
         """The threshold for a patient of NHS ethnic category ``ethnicity`` (a letter, or None)."""
@@ -101,8 +122,11 @@ class Criterion:
             return False
         return self.below is None or float(value) < self.below
 
-    def describe(self, value: float) -> str:
-        """The value as a clinician reads it, e.g. ``"HbA1c 44 mmol/mol"``."""
+    def describe(self, value: float, *, category: bool = False) -> str:
+        """The value as a clinician reads it, e.g. ``"HbA1c 44 mmol/mol"``; a category code reads
+        ``"BMI 30+ (category code)"``."""
+        if category:
+            return f"{self.label} {value:g}+ (category code)"
         text = f"{self.label} {value:.{self.decimals}f}"
         return f"{text} {self.unit}" if self.unit else text
 
@@ -129,7 +153,7 @@ class Finding:
 
         out: set[int] = set()
         for c in self.criteria:
-            out |= c.codes()
+            out |= c.codes() | set(c.category_codes())
         for name in self.clusters:
             out |= load_codelist(name).ids()
         return frozenset(out)
@@ -178,13 +202,14 @@ class Finding:
             return None
         hits: list[tuple[date, str]] = []
         for crit in self.criteria:
-            codes = crit.codes()
-            valued = [r for r in rows if r.code in codes and r.value is not None and in_window(r)]
+            categories = crit.category_codes()
+            valued = [(r.date, v, r.code in categories and r.code not in crit.codes()) for r in rows
+                      if in_window(r) and (v := crit.reading_value(r.code, r.value)) is not None]
             if not valued:
                 continue
-            latest = max(valued, key=lambda r: (r.date, r.value))
-            if crit.matches(latest.value, ethnicity):
-                hits.append((latest.date, crit.describe(float(latest.value))))  # type: ignore[arg-type]
+            when, value, category = max(valued, key=lambda x: (x[0], x[1]))
+            if crit.matches(value, ethnicity):
+                hits.append((when, crit.describe(value, category=category)))
         if not hits:
             return None
         hits.sort()
@@ -254,6 +279,7 @@ def _criterion(raw: dict[str, Any], where: str) -> Criterion:
         below=float(raw["below"]) if "below" in raw else None,
         value_by_ethnicity=tuple((str(k).upper(), float(v))
                                  for k, v in sorted(raw.get("value_by_ethnicity", {}).items())),
+        category_values=tuple((str(k), float(v)) for k, v in sorted(raw.get("category_values", {}).items())),
         note=str(raw.get("note", "")),
     )
 

@@ -29,9 +29,15 @@ from parity.codes import load_codelist
 from parity.interop.letters import format_nhs_number
 from parity.reports.timeline import CheckSummary, PatientRecord, TimelineEntry
 
-# NHS ethnic category letters for South Asian or Chinese people, who have the lower BMI target
-# (clinical-spec.md §4, Lester S14 / NICE PH46 S26): H Indian, J Pakistani, K Bangladeshi, R Chinese.
-SOUTH_ASIAN_OR_CHINESE = frozenset("HJKR")
+
+def _lower_bmi_groups() -> frozenset[str]:
+    """NHS ethnic category letters with the lower BMI threshold: the follow-up rule's own list
+    (rules/interventions.toml ``bmi_high``, NICE obesity guideline 2022 update), so the passport and the
+    red-zone finding never disagree."""
+    from parity.rules.interventions import load_interventions
+
+    crit = load_interventions().finding("bmi_high").criteria[0]
+    return frozenset(letter for letter, _ in crit.value_by_ethnicity)
 
 ADULT_AGE = 18
 """The targets are for adults (clinical-spec.md §4); younger patients' results are not compared with them."""
@@ -109,7 +115,7 @@ def passport_context(record: PatientRecord, *, as_of: date, practice_name: str,
     ``date``, ``meaning``, ``short``, ``next``, ``due``), ``done_count``, ``total``, ``questions``,
     ``glossary`` and the identification fields.
     """
-    lower_bmi = (record.ethnicity or "").upper() in SOUTH_ASIAN_OR_CHINESE
+    lower_bmi = (record.ethnicity or "").upper() in _lower_bmi_groups()
     adult = record.age >= ADULT_AGE
     checks = []
     for summary in record.checks:
