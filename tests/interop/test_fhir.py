@@ -251,8 +251,8 @@ def _no_snomed_coding(b: dict[str, Any]) -> None:
     obs["code"]["coding"] = [c for c in obs["code"]["coding"] if c["system"] != SNOMED]
 
 
-def _unknown_code_system(b: dict[str, Any]) -> None:
-    observation(b, 999791000000106)["code"]["coding"].append({"system": "http://read.info/ctv3", "code": "XaPbt"})
+def _invalid_snomed_id(b: dict[str, Any]) -> None:
+    observation(b, 999791000000106)["code"]["coding"].append({"system": SNOMED, "code": "12345"})
 
 
 def _quantity_without_ucum(b: dict[str, Any]) -> None:
@@ -278,12 +278,18 @@ def _future_date(b: dict[str, Any]) -> None:
         obs["effectiveDateTime"] = "2099-01-01"
 
 
-def _two_dates(b: dict[str, Any]) -> None:
-    observation(b, 27113001)["effectiveDateTime"] = "2026-11-19"
+def _no_date(b: dict[str, Any]) -> None:
+    del observation(b, 27113001)["effectiveDateTime"]
 
 
-def _no_performer(b: dict[str, Any]) -> None:
-    del observation(b, 27113001)["performer"]
+def _preliminary(b: dict[str, Any]) -> None:
+    observation(b, 27113001)["status"] = "preliminary"
+
+
+def _no_organisation_at_all(b: dict[str, Any]) -> None:
+    for obs in resources(b, "Observation"):
+        obs.pop("performer", None)
+    resources(b, "DocumentReference")[0].pop("author")
 
 
 def _not_a_pdf(b: dict[str, Any]) -> None:
@@ -304,14 +310,15 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("missing NHS number", _no_nhs_number, "entry[0].resource.identifier"),
     ("bad check digit", _bad_check_digit, "entry[0].resource.identifier[0].value"),
     ("no SNOMED coding", _no_snomed_coding, "{hba1c}.code.coding"),
-    ("unknown code system", _unknown_code_system, "{hba1c}.code.coding[1].system"),
+    ("invalid SNOMED CT id", _invalid_snomed_id, "{hba1c}.code.coding[1].code"),
     ("quantity without UCUM", _quantity_without_ucum, "{weight}.valueQuantity.system"),
     ("BP without diastolic", _bp_without_diastolic, "{bp}.component"),
     ("subject referencing nothing", _subject_references_nothing, "{weight}.subject.reference"),
     ("status bogus", _status_bogus, "{weight}.status"),
     ("future date", _future_date, "{weight}.effectiveDateTime"),
-    ("two dates in one check", _two_dates, "{weight}.effectiveDateTime"),
-    ("no performer", _no_performer, "{weight}.performer"),
+    ("a result with no date", _no_date, "{weight}.effectiveDateTime"),
+    ("preliminary result", _preliminary, "{weight}.status"),
+    ("no organisation named", _no_organisation_at_all, "entry"),
     ("letter not a PDF", _not_a_pdf, "{letter}.content[0].attachment.data"),
     ("not a collection", _not_a_collection, "type"),
     ("malformed date", _date_is_the_nhs_number, "{weight}.effectiveDateTime"),
@@ -351,10 +358,19 @@ def test_not_utf8_is_refused() -> None:
         parse_bundle(b"\xff\xfe{}")
 
 
-def test_unknown_resource_in_an_entry_is_refused(bundle: dict[str, Any]) -> None:
+def test_a_resource_type_fhir_does_not_have_is_refused(bundle: dict[str, Any]) -> None:
     bundle["entry"][1]["resource"] = {"resourceType": "Nonsense"}
-    assert "entry[1].resource.resourceType: must be one of Patient, Organization, Observation, DocumentReference" \
-        in problems_of(bundle)
+    assert problems_of(bundle)  # not FHIR: the R4B models cannot read it
+
+
+def test_a_fhir_resource_parity_does_not_use_is_ignored(bundle: dict[str, Any]) -> None:
+    # docs/receiving-checks.md: unknown resources are ignored (here an Encounter, a Practitioner).
+    bundle["entry"].append({"fullUrl": "urn:uuid:6c0e1c6e-2b8e-4c36-9d1a-0a4cba6d7d01",
+                            "resource": {"resourceType": "Encounter", "status": "finished",
+                                         "class": {"code": "AMB"}}})
+    bundle["entry"].append({"fullUrl": "urn:uuid:6c0e1c6e-2b8e-4c36-9d1a-0a4cba6d7d02",
+                            "resource": {"resourceType": "Practitioner", "name": [{"family": "Jones"}]}})
+    assert check_bundle(bundle) == []
 
 
 def test_fhir_resources_alone_accepts_what_check_bundle_refuses(bundle: dict[str, Any]) -> None:
@@ -374,7 +390,7 @@ def test_no_problem_reason_contains_patient_data(bundle: dict[str, Any]) -> None
     # (pydantic, whose messages can echo input) gets values that are patient data.
     broken = copy.deepcopy(bundle)
     for mutate in (_bad_check_digit, _quantity_without_ucum, _bp_without_diastolic, _status_bogus,
-                   _subject_references_nothing, _unknown_code_system, _two_dates, _not_a_pdf):
+                   _subject_references_nothing, _invalid_snomed_id, _preliminary, _not_a_pdf):
         mutate(broken)
     texts = [f"{p.column}: {p.reason}" for p in check_bundle(broken)]
     assert len(texts) >= 8

@@ -192,14 +192,28 @@ def display_date(day: date) -> str:
 
 
 def content_digest(nhs_number: str, performed_on: date, trust_code: str,
-                   items: Iterable[tuple[int, float | None, str]]) -> str:
+                   items: Iterable[tuple[Any, ...]]) -> str:
     """SHA-256 of a check's clinical content: patient, date, recording trust and the coded items
     (SNOMED CT code, value, UCUM unit), order-free. The same check resent under a new message or
     check id has the same digest, so the practice files it once. Both the sender (from a
-    ``CheckRecord``) and the receiver (from a parsed Bundle) compute it with this one function."""
-    norm = sorted((int(code), None if value is None else round(float(value), 6), unit or "")
-                  for code, value, unit in items)
-    key = [nhs_number, performed_on.isoformat(), trust_code.upper(), norm]
+    ``CheckRecord``) and the receiver (from a parsed Bundle) compute it with this one function.
+
+    An item may also carry its own date and performing organisation (``code, value, unit, date,
+    ods``), as a foreign sender's lab results do; an item dated on the check's date and performed by
+    the trust counts as the plain three-part item, so Parity's own Bundles keep the digest they had.
+    """
+    norm: list[list[Any]] = []
+    for item in items:
+        code, value, unit = item[0], item[1], item[2]
+        row: list[Any] = [int(code), None if value is None else round(float(value), 6), unit or ""]
+        if len(item) >= 5:
+            day, ods = item[3], str(item[4] or "").upper()
+            if day != performed_on or ods != trust_code.upper():
+                row += [day.isoformat(), ods]
+        norm.append(row)
+    # The order of the original (code, value, unit) sort, so digests stored before are unchanged.
+    norm.sort(key=lambda r: (r[0], float("-inf") if r[1] is None else r[1], r[2], tuple(r[3:])))
+    key = [nhs_number, performed_on.isoformat(), trust_code.upper(), [tuple(r) for r in norm]]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
 

@@ -18,7 +18,6 @@ UKCORE = "https://fhir.hl7.org.uk/StructureDefinition/"
 NHS_VERIFICATION_EXTENSION = UKCORE + "Extension-UKCore-NHSNumberVerificationStatus"
 NHS_VERIFICATION_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland"
 URI_SYSTEM = "urn:ietf:rfc:3986"
-KNOWN_CODE_SYSTEMS = frozenset({SNOMED, LOINC, OBSERVATION_CATEGORY, UCUM})
 
 #: The UK Core blood pressure panel and its two components (UKCore-Observation-VitalSigns-BloodPressure,
 #: interop-and-peers.md §2.1); the trust template uses the same codes (tests/interop/test_fhir.py checks).
@@ -27,7 +26,8 @@ BP_SYSTOLIC = 72313002
 BP_DIASTOLIC = 1091811000000102
 
 OBSERVATION_STATUSES = ("final", "amended", "corrected")
-RESOURCE_TYPES = ("Patient", "Organization", "Observation", "DocumentReference")
+# One check per Bundle: a collection (Parity's own), a FHIR message (MessageHeader first) or a document.
+BUNDLE_TYPES = ("collection", "message", "document")
 LETTER_DESCRIPTION = "Physical health check letter"
 LETTER_TITLE = "Physical health check letter"
 MAX_PROBLEMS = 200

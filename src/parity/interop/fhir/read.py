@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 import pydantic
@@ -33,15 +34,13 @@ from parity.interop.fhir.codes import (
     BP_DIASTOLIC,
     BP_PANEL,
     BP_SYSTOLIC,
-    KNOWN_CODE_SYSTEMS,
+    BUNDLE_TYPES,
     MAX_PROBLEMS,
     NHS_NUMBER_SYSTEM,
     OBSERVATION_STATUSES,
     ODS_SYSTEM,
-    RESOURCE_TYPES,
     SNOMED,
     UCUM,
-    URI_SYSTEM,
 )
 from parity.interop.record import ODS_CODE, content_digest
 
@@ -63,6 +62,7 @@ class ReceivedItem:
     unit: str
     ucum: str
     date: date
+    recorded_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class ReceivedCheck:
     items: tuple[ReceivedItem, ...]
     letter_pdf: bytes | None
     digest: str
+    amended: bool = False
 # == reading =======================================================================================
 
 def parse_bundle(payload: bytes | str, *, today: date | None = None) -> ReceivedCheck:
@@ -114,11 +115,13 @@ def check_bundle(bundle: Mapping[str, Any] | Bundle, *, today: date | None = Non
     """The project's own rules for a check Bundle (a parsed JSON dict or an R4B ``Bundle``).
 
     fhir.resources does not check profiles, bindings or terminology (interop-and-peers.md §2.3);
-    these are the rules a practice relies on when filing: ``collection`` type and a ``urn:uuid``
-    identifier; exactly one Patient with one valid NHS number and a birth date; every Observation
-    final/amended/corrected, about that Patient, performed by the trust Organization (ODS code), on
-    one date that is not after ``today``, coded in SNOMED CT (valid concept id) using only known code
-    systems, with UCUM quantities; the blood pressure panel with both readings; a PDF letter.
+    these are the rules of the published receiving contract (``docs/receiving-checks.md``): a
+    collection, message or document Bundle; exactly one Patient with one valid NHS number and a
+    birth date; every result final/amended/corrected, about that Patient, with its own full date
+    that is not after ``today``, one SNOMED CT code Parity can choose, UCUM quantities; the blood
+    pressure panel with both readings; an organisation (ODS code) that sent or performed it; a PDF
+    letter if there is one. Anything else (identifiers, versionId, other resources and code
+    systems) is ignored.
     """
     data = bundle if isinstance(bundle, Mapping) else json.loads(bundle.model_dump_json(exclude_none=True))
     problems, _ = _read(data, today or _today())
@@ -206,7 +209,7 @@ def _list(x: Any) -> list[Any]:
 
 
 def _full_date(x: Any) -> date | None:
-    """The date of a FHIR date/dateTime with at least day precision, else None."""
+    """The date of a FHIR date/dateTime/instant with at least day precision, else None."""
     if not isinstance(x, str) or len(x) < 10:
         return None
     try:
@@ -225,8 +228,8 @@ def _is_urn_uuid(x: Any) -> bool:
     return True
 
 
-def _ods(org: dict[str, Any]) -> str | None:
-    for ident in _list(org.get("identifier")):
+def _ods_of_identifiers(identifiers: Any) -> str | None:
+    for ident in _list(identifiers) if isinstance(identifiers, list) else [identifiers]:
         ident = _obj(ident)
         value = ident.get("value")
         if ident.get("system") == ODS_SYSTEM and isinstance(value, str) and ODS_CODE.match(value.upper()):
@@ -234,21 +237,70 @@ def _ods(org: dict[str, Any]) -> str | None:
     return None
 
 
+def _ods(org: dict[str, Any]) -> str | None:
+    return _ods_of_identifiers(org.get("identifier"))
+
+
+@cache
+def known_snomed_codes() -> frozenset[int]:
+    """The SNOMED CT concepts Parity knows: every shipped codelist (``parity.codes``) and every code
+    of the check template. A received result with several SNOMED CT codings files the one from here."""
+    from parity.codes import list_clusters, load_codelist
+    from parity.rules.template import load_template
+
+    known: set[int] = set(load_template().all_codes())
+    for cluster in list_clusters():
+        known |= load_codelist(cluster).ids()
+    return frozenset(known)
+
+
 #: An item read from an Observation: (SNOMED CT code, display, value, display unit, UCUM code).
 _Item = tuple[int, str, float | None, str, str]
 
 
+def _check_id_from(identifier: dict[str, Any]) -> str | None:
+    """The check id a Bundle identifier gives: the uuid of a ``urn:uuid`` value (Parity's own
+    Bundles), else a uuid5 of ``system|value`` (any other sender's identifier), else None."""
+    value = identifier.get("value")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if _is_urn_uuid(value):
+        return value[9:].lower()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{identifier.get('system') or ''}|{value.strip()}"))
+
+
 class _Reader:
-    """Walks a Bundle dict once, collecting problems and, when there are none, the received check."""
+    """Walks a Bundle dict once, collecting problems and, when there are none, the received check.
+
+    What it requires and what it ignores is the published receiving contract
+    (``docs/receiving-checks.md``); each rule there names the method here that applies it.
+    """
 
     def __init__(self, data: Mapping[str, Any], today: date) -> None:
         self.data = data
         self.today = today
         self.problems: list[Problem] = []
         self.by_url: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.patient_nhs: str | None = None
 
     def add(self, path: str | None, reason: str) -> None:
         self.problems.append(_problem(path, reason))
+
+    def _register(self, i: int, e: dict[str, Any], res: dict[str, Any]) -> None:
+        """Index an entry under every name a reference may use: its fullUrl and ``Type/id``
+        (FHIR R4 Bundle §3.3.1: relative references resolve against the entry's fullUrl base)."""
+        url = e.get("fullUrl")
+        keys: list[str] = []
+        if isinstance(url, str) and url:
+            keys.append(url)
+            m = re.search(r"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$", url)
+            if m and not url.startswith("urn:") and m.group(1) == res.get("resourceType"):
+                keys.append(f"{m.group(1)}/{m.group(2)}")
+        rid = res.get("id")
+        if isinstance(rid, str) and res.get("resourceType"):
+            keys.append(f"{res['resourceType']}/{rid}")
+        for key in dict.fromkeys(keys):
+            self.by_url.setdefault(key, (i, res))
 
     def resolve(self, ref: Any, resource_type: str) -> tuple[str, int, dict[str, Any]] | None:
         url = _obj(ref).get("reference")
@@ -257,6 +309,17 @@ class _Reader:
             return None
         return url, found[0], found[1]
 
+    def org_ods(self, ref: Any) -> str | None:
+        """The ODS code of an Organization reference: an entry of this Bundle, or a logical
+        reference by identifier (``{"identifier": {"system": ODS, "value": ...}}``) with no entry."""
+        found = self.resolve(ref, "Organization")
+        if found is not None:
+            return _ods(found[2])
+        ref = _obj(ref)
+        if ref.get("type") not in (None, "Organization") or "reference" in ref and not ref.get("identifier"):
+            return None
+        return _ods_of_identifiers(ref.get("identifier"))
+
     def entries(self, resource_type: str) -> Iterator[tuple[int, dict[str, Any]]]:
         for i, e in enumerate(_list(self.data.get("entry"))):
             res = _obj(_obj(e).get("resource"))
@@ -264,53 +327,56 @@ class _Reader:
                 yield i, res
 
     # -- the parts ------------------------------------------------------------------------------
-    def bundle(self) -> tuple[str | None, int | None]:
+    def bundle(self) -> tuple[str | None, int, str | None]:
+        """(check id from Bundle.identifier or None, version, sending organisation's ODS code)."""
         data = self.data
         if data.get("resourceType") != "Bundle":
             self.add("resourceType", "must be Bundle")
-        if data.get("type") != "collection":
-            self.add("type", "must be collection (one check is one collection Bundle)")
-        ident = _obj(data.get("identifier"))
-        check_id = None
-        if ident.get("system") != URI_SYSTEM or not _is_urn_uuid(ident.get("value")):
-            self.add("identifier", f"must be a urn:uuid (system {URI_SYSTEM}) identifying the check")
-        else:
-            check_id = str(ident["value"])[9:]
+        kind = data.get("type")
+        if kind not in BUNDLE_TYPES:
+            self.add("type", "must be collection, message or document (one check per Bundle)")
+        check_id = _check_id_from(_obj(data.get("identifier")))
+        # meta.versionId is set by FHIR servers; a sender need not: version 1 unless it is a number.
         version_text = _obj(data.get("meta")).get("versionId")
-        version = int(version_text) if isinstance(version_text, str) and version_text.isdigit() else 0
-        if version < 1:
-            self.add("meta.versionId", "must be the check's version, a whole number from 1")
+        version = int(version_text) if isinstance(version_text, str) and version_text.isdigit() else 1
         entries = _list(data.get("entry"))
         if not entries:
             self.add("entry", "is empty")
+        seen: set[str] = set()
         for i, e in enumerate(entries):
             e = _obj(e)
             url = e.get("fullUrl")
-            if not _is_urn_uuid(url):
-                self.add(f"entry[{i}].fullUrl", "must be a urn:uuid")
-            elif url in self.by_url:
-                self.add(f"entry[{i}].fullUrl", "is used by another entry")
+            if isinstance(url, str) and url:
+                if url in seen:
+                    self.add(f"entry[{i}].fullUrl", "is used by another entry")
+                seen.add(url)
+            self._register(i, e, _obj(e.get("resource")))
+        sender = None
+        if kind == "message":
+            first = _obj(_obj(entries[0]).get("resource")) if entries else {}
+            if first.get("resourceType") != "MessageHeader":
+                self.add("entry[0].resource", "must be the MessageHeader in a message Bundle")
             else:
-                self.by_url[url] = (i, _obj(e.get("resource")))
-            if _obj(e.get("resource")).get("resourceType") not in RESOURCE_TYPES:
-                self.add(f"entry[{i}].resource.resourceType", "must be one of " + ", ".join(RESOURCE_TYPES))
-        return check_id, version if version >= 1 else None
+                sender = self.org_ods(first.get("sender"))
+                if check_id is None and isinstance(first.get("id"), str):
+                    check_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"MessageHeader|{first['id']}"))
+        return check_id, max(version, 1), sender
 
     def patient(self) -> tuple[str | None, str | None, date | None, str | None]:
-        """(Patient fullUrl, NHS number, birth date, practice ODS code)."""
+        """(Patient entry key, NHS number, birth date, practice ODS code)."""
         patients = list(self.entries("Patient"))
         if len(patients) != 1:
             self.add("entry", f"must hold exactly one Patient (found {len(patients)})")
             return None, None, None, None
         i, res = patients[0]
         p = f"entry[{i}].resource"
-        url = _obj(_list(self.data.get("entry"))[i]).get("fullUrl")
         nhs_ids = [(k, _obj(x)) for k, x in enumerate(_list(res.get("identifier")))
                    if _obj(x).get("system") == NHS_NUMBER_SYSTEM]
         nhs = None
-        if len(nhs_ids) != 1:
+        values = {v.get("value") for _, v in nhs_ids}
+        if len(nhs_ids) == 0 or len(values) != 1:
             self.add(f"{p}.identifier", f"must hold exactly one NHS number (system {NHS_NUMBER_SYSTEM}), "
-                                        f"found {len(nhs_ids)}")
+                                        f"found {len(values)}")
         else:
             k, ident = nhs_ids[0]
             value = ident.get("value")
@@ -323,43 +389,65 @@ class _Reader:
         birth = _full_date(res.get("birthDate"))
         if birth is None:
             self.add(f"{p}.birthDate", "is missing or not a full date (YYYY-MM-DD)")
+        # The registered practice, when the sender names one (entry or ODS identifier); a reference
+        # to a Practitioner or an unresolvable one is ignored: the mailbox says which practice it is.
         practice = None
-        gps = _list(res.get("generalPractitioner"))
-        if gps:
-            found = self.resolve(gps[0], "Organization")
-            practice = _ods(found[2]) if found else None
-            if practice is None:
-                self.add(f"{p}.generalPractitioner[0].reference",
-                         "must refer to the GP practice Organization (with an ODS code) in this Bundle")
-        return (url if isinstance(url, str) else None), nhs, birth, practice
+        for gp in _list(res.get("generalPractitioner")):
+            practice = self.org_ods(gp)
+            if practice:
+                break
+        self.patient_nhs = nhs
+        return f"#patient{i}", nhs, birth, practice
 
-    def codings(self, concept: Any, path: str) -> tuple[list[tuple[int, str]], int]:
-        """Check every coding's system is known; return the valid SNOMED CT (code, display) pairs and
-        the number of SNOMED CT codings with an invalid code (already reported)."""
-        snomed: list[tuple[int, str]] = []
+    def is_patient(self, ref: Any, patient_index: int | None) -> bool:
+        found = self.resolve(ref, "Patient")
+        if found is not None:
+            return found[1] == patient_index
+        # A logical reference by NHS number to the same patient (references by identifier).
+        ident = _obj(_obj(ref).get("identifier"))
+        return (ident.get("system") == NHS_NUMBER_SYSTEM and self.patient_nhs is not None
+                and ident.get("value") == self.patient_nhs)
+
+    def snomed(self, concept: Any, path: str) -> tuple[list[tuple[int, str, bool]], int]:
+        """The valid SNOMED CT codings of a CodeableConcept as (code, display, userSelected), and how
+        many SNOMED CT codings had an invalid concept id (reported). Other code systems are ignored."""
+        found: list[tuple[int, str, bool]] = []
         invalid = 0
         for k, coding in enumerate(_list(_obj(concept).get("coding"))):
             coding = _obj(coding)
-            system, code = coding.get("system"), coding.get("code")
-            if system not in KNOWN_CODE_SYSTEMS:
-                self.add(f"{path}.coding[{k}].system",
-                         "is not a known code system (SNOMED CT, LOINC, observation category or UCUM)")
-            elif system == SNOMED:
-                if isinstance(code, str) and is_concept_id(code):
-                    display = coding.get("display") or _obj(concept).get("text") or ""
-                    snomed.append((int(code), str(display)))
-                else:
-                    self.add(f"{path}.coding[{k}].code", "is not a valid SNOMED CT concept id")
-                    invalid += 1
-        return snomed, invalid
+            if coding.get("system") != SNOMED:
+                continue  # LOINC, CTV3, local codes: a translation Parity does not file
+            code = coding.get("code")
+            if isinstance(code, str) and is_concept_id(code):
+                display = coding.get("display") or _obj(concept).get("text") or ""
+                found.append((int(code), str(display), coding.get("userSelected") is True))
+            else:
+                self.add(f"{path}.coding[{k}].code", "is not a valid SNOMED CT concept id")
+                invalid += 1
+        return found, invalid
 
-    def one_snomed(self, concept: Any, path: str) -> tuple[int, str] | None:
-        found, invalid = self.codings(concept, path)
-        if len(found) > 1:
-            self.add(f"{path}.coding", "has more than one SNOMED CT coding: the code to file is ambiguous")
-        elif not found and not invalid:
+    def choose(self, concept: Any, path: str) -> tuple[int, str] | None:
+        """The one SNOMED CT code to file from a CodeableConcept (contract: "one code per result").
+
+        Codings of one concept are translations of each other (FHIR R4 CodeableConcept), so: the
+        coding the sender marked ``userSelected`` if Parity knows it, else the first Parity knows
+        (PBCL and PaLM codings of one test), else the only SNOMED CT coding there is.
+        """
+        found, invalid = self.snomed(concept, path)
+        if invalid:
+            return None
+        known = known_snomed_codes()
+        ranked = [c for c in found if c[2] and c[0] in known] + [c for c in found if c[0] in known]
+        if ranked:
+            return ranked[0][0], ranked[0][1]
+        if len(found) == 1:
+            return found[0][0], found[0][1]
+        if found:
+            self.add(f"{path}.coding", "has several SNOMED CT codings and none is in Parity's codelists: "
+                                       "the code to file is ambiguous")
+        else:
             self.add(f"{path}.coding", f"needs a SNOMED CT coding (system {SNOMED})")
-        return found[0] if len(found) == 1 else None
+        return None
 
     def quantity(self, q: Any, path: str) -> tuple[float, str, str] | None:
         """(value, display unit, UCUM code) of a valueQuantity, or None after adding problems."""
@@ -383,67 +471,82 @@ class _Reader:
         unit = q.get("unit")
         return float(value), str(unit) if isinstance(unit, str) else str(code), str(code)
 
-    def observation(self, i: int, res: dict[str, Any], patient: str | None) -> tuple[list[_Item], date | None,
-                                                                                     str | None]:
-        """Check one Observation; return its items, its date and its performer's fullUrl."""
+    def when(self, res: dict[str, Any], p: str) -> date | None:
+        """The clinically relevant date: effectiveDateTime, effectivePeriod.start or effectiveInstant."""
+        if "effectiveDateTime" in res:
+            key, raw = "effectiveDateTime", res.get("effectiveDateTime")
+        elif "effectivePeriod" in res:
+            key, raw = "effectivePeriod.start", _obj(res.get("effectivePeriod")).get("start")
+        elif "effectiveInstant" in res:
+            key, raw = "effectiveInstant", res.get("effectiveInstant")
+        else:
+            self.add(f"{p}.effectiveDateTime", "is missing: the date of each result is required (effective[x])")
+            return None
+        day = _full_date(raw)
+        if day is None:
+            self.add(f"{p}.{key}", "must be a full date (YYYY-MM-DD)")
+        elif day > self.today:
+            self.add(f"{p}.{key}", "is in the future")
+            return None
+        return day
+
+    def observation(self, i: int, res: dict[str, Any], patient_index: int | None
+                    ) -> tuple[list[_Item], date | None, str | None, bool]:
+        """Check one Observation; return its items, its date, its performer's ODS code (or None) and
+        whether it was ignored (a panel header, or data absent)."""
         p = f"entry[{i}].resource"
+        has_value = any(k.startswith("value") for k in res) or bool(_list(res.get("component")))
+        if not has_value and (_list(res.get("hasMember")) or "dataAbsentReason" in res):
+            return [], None, None, True  # a group header or "data absent": nothing to file
         if res.get("status") not in OBSERVATION_STATUSES:
             self.add(f"{p}.status", "must be " + ", ".join(OBSERVATION_STATUSES[:-1]) + " or "
                      + OBSERVATION_STATUSES[-1])
-        subject = self.resolve(res.get("subject"), "Patient")
-        if subject is None or subject[0] != patient:
-            self.add(f"{p}.subject.reference", "must refer to the Patient entry of this Bundle")
-        when = None
-        if "effectiveDateTime" not in res:
-            self.add(f"{p}.effectiveDateTime", "is missing: the date of the check is required")
-        else:
-            when = _full_date(res.get("effectiveDateTime"))
-            if when is None:
-                self.add(f"{p}.effectiveDateTime", "must be a full date (YYYY-MM-DD)")
-            elif when > self.today:
-                self.add(f"{p}.effectiveDateTime", "is in the future")
+        if not self.is_patient(res.get("subject"), patient_index):
+            self.add(f"{p}.subject.reference", "must refer to the Patient of this Bundle")
+        when = self.when(res, p)
         performer = None
         for ref in _list(res.get("performer")):
-            found = self.resolve(ref, "Organization")
-            if found and _ods(found[2]):
-                performer = found[0]
+            performer = self.org_ods(ref)
+            if performer:
                 break
-        if performer is None:
-            self.add(f"{p}.performer", "must refer to the trust Organization (with an ODS code) in this Bundle")
-        for c, category in enumerate(_list(res.get("category"))):
-            self.codings(category, f"{p}.category[{c}]")  # only the system matters for a category
-        code = self.one_snomed(res.get("code"), f"{p}.code")
         for key in res:
-            if key.startswith("value") and key != "valueQuantity":
-                self.add(f"{p}.{key}", "is not supported: a coded answer is the Observation code, a reading a "
-                                       "valueQuantity")
+            if key.startswith("value") and key not in ("valueQuantity", "valueCodeableConcept"):
+                self.add(f"{p}.{key}", "is not supported: a result is a valueQuantity, a valueCodeableConcept "
+                                       "or the coded Observation itself")
         items: list[_Item] = []
         components = _list(res.get("component"))
-        if components or (code and code[0] == BP_PANEL):
+        if components:
+            code = self.choose(res.get("code"), f"{p}.code") if res.get("code") else None
             items = self.panel(p, res, code, components)
-        elif code:
-            value: tuple[float, str, str] | None = None
+        elif "valueCodeableConcept" in res:
+            # A coded answer ("smoking status: current smoker"): the answer's concept is what is filed.
+            answer = self.choose(res["valueCodeableConcept"], f"{p}.valueCodeableConcept")
+            if answer:
+                items.append((answer[0], answer[1], None, "", ""))
+        else:
+            code = self.choose(res.get("code"), f"{p}.code")
             if "valueQuantity" in res:
                 value = self.quantity(res["valueQuantity"], f"{p}.valueQuantity")
-            if value is not None:
-                items.append((code[0], code[1], *value))
-            elif "valueQuantity" not in res:
-                items.append((code[0], code[1], None, "", ""))
-        return items, when, performer
+                if code and value:
+                    items.append((code[0], code[1], *value))
+            elif code:
+                if code[0] == BP_PANEL:
+                    self.add(f"{p}.component", "needs a systolic and a diastolic reading with a value")
+                else:
+                    items.append((code[0], code[1], None, "", ""))
+        return items, when, performer, False
 
     def panel(self, p: str, res: dict[str, Any], code: tuple[int, str] | None,
               components: list[Any]) -> list[_Item]:
-        """The blood pressure panel: both readings as components, each a UCUM quantity (§2.1)."""
-        if code is not None and code[0] != BP_PANEL:
-            self.add(f"{p}.component", "is only expected on the blood pressure panel")
+        """A panel's components (blood pressure, §2.1): each a SNOMED CT code with a UCUM quantity."""
         if "valueQuantity" in res:
             self.add(f"{p}.valueQuantity", "must not be set on a panel: the readings are its components")
         items: list[_Item] = []
         for k, comp in enumerate(components):
             cp = f"{p}.component[{k}]"
-            comp_code = self.one_snomed(_obj(comp).get("code"), f"{cp}.code")
+            comp_code = self.choose(_obj(comp).get("code"), f"{cp}.code")
             if "valueQuantity" not in _obj(comp):
-                self.add(f"{cp}.valueQuantity", "is missing: a blood pressure reading needs a value")
+                self.add(f"{cp}.valueQuantity", "is missing: a reading needs a value")
                 continue
             value = self.quantity(_obj(comp)["valueQuantity"], f"{cp}.valueQuantity")
             if comp_code and value:
@@ -451,11 +554,11 @@ class _Reader:
         have = {s for s, *_ in items}
         missing = [name for name, c in (("systolic", BP_SYSTOLIC), ("diastolic", BP_DIASTOLIC)) if c not in have]
         if code is not None and code[0] == BP_PANEL and missing:
-            self.add(f"{p}.component", "needs a " + " and a ".join(missing) + " reading with a value")
+            self.add(f"{p}.component", "needs a " + " and a " .join(missing) + " reading with a value")
         return items
 
-    def letter(self, patient: str | None) -> tuple[bytes | None, str | None, date | None]:
-        """(PDF, author fullUrl, documented date) of the DocumentReference, if there is one."""
+    def letter(self, patient_index: int | None) -> tuple[bytes | None, str | None, date | None]:
+        """(PDF, author ODS code, documented date) of the DocumentReference, if there is one."""
         docs = list(self.entries("DocumentReference"))
         if len(docs) > 1:
             self.add("entry", f"must hold at most one DocumentReference (found {len(docs)})")
@@ -465,17 +568,13 @@ class _Reader:
         p = f"entry[{i}].resource"
         if res.get("status") != "current":
             self.add(f"{p}.status", "must be current")
-        subject = self.resolve(res.get("subject"), "Patient")
-        if subject is None or subject[0] != patient:
-            self.add(f"{p}.subject.reference", "must refer to the Patient entry of this Bundle")
+        if not self.is_patient(res.get("subject"), patient_index):
+            self.add(f"{p}.subject.reference", "must refer to the Patient of this Bundle")
         author = None
         for ref in _list(res.get("author")):
-            found = self.resolve(ref, "Organization")
-            if found and _ods(found[2]):
-                author = found[0]
+            author = self.org_ods(ref)
+            if author:
                 break
-        if author is None:
-            self.add(f"{p}.author", "must refer to the trust Organization (with an ODS code) in this Bundle")
         documented = _full_date(_obj(_obj(res.get("context")).get("period")).get("start"))
         contents = _list(res.get("content"))
         att = _obj(_obj(contents[0]).get("attachment")) if contents else {}
@@ -503,56 +602,59 @@ class _Reader:
 
     # -- the whole ------------------------------------------------------------------------------
     def run(self) -> ReceivedCheck | None:
-        check_id, version = self.bundle()
-        patient, nhs, birth, practice = self.patient()
-        items: list[_Item] = []
-        dated: list[tuple[int, date]] = []
-        first_trust: str | None = None
+        check_id, version, sender = self.bundle()
+        _, nhs, birth, practice = self.patient()
+        patients = list(self.entries("Patient"))
+        patient_index = patients[0][0] if len(patients) == 1 else None
         observations = list(self.entries("Observation"))
+        read: list[tuple[int, list[_Item], date | None, str | None]] = []
+        amended = False
         for i, res in observations:
-            found, when, performer = self.observation(i, res, patient)
-            items.extend(found)
-            if when is not None:
-                dated.append((i, when))
-            # One check = one trust: report each Observation performed by another Organization.
-            if performer is not None:
-                if first_trust is None:
-                    first_trust = performer
-                elif performer != first_trust:
-                    self.add(f"entry[{i}].resource.performer",
-                             "refers to another Organization than the other Observations: one check, one trust")
-        # One check = one date: the date most Observations have is the check's; report the others.
-        first_date = Counter(when for _, when in dated).most_common(1)[0][0] if dated else None
-        for i, when in dated:
-            if when != first_date:
-                self.add(f"entry[{i}].resource.effectiveDateTime",
-                         "differs from the other Observations: one check has one date")
-        pdf, author, documented = self.letter(patient)
-        if author is not None and first_trust is not None and author != first_trust:
-            self.add("entry", "the letter's author is not the Organization that performed the Observations")
-        trust_url = first_trust or author
-        performed_on = first_date or documented
-        if not observations and pdf is None and not self.problems:
+            found, when, performer, ignored = self.observation(i, res, patient_index)
+            if not ignored:
+                read.append((i, found, when, performer))
+                amended = amended or res.get("status") in ("amended", "corrected")
+        pdf, author, documented = self.letter(patient_index)
+        # The organisation that sent the check: the MessageHeader's sender, else the letter's author,
+        # else the organisation that performed most results. A result with no performer of its own
+        # is taken to be performed by it (contract: "each result with its own date and performer").
+        performers = Counter(perf for _, _, _, perf in read if perf)
+        trust = sender or author or (performers.most_common(1)[0][0] if performers else None)
+        if trust is None:
+            self.add("entry", "names no organisation (ODS code) that sent or performed the results: give "
+                              "Observation.performer or MessageHeader.sender")
+        filed: list[tuple[_Item, date, str]] = []
+        for _, found, when, performer in read:
+            if when is not None and (performer or trust):
+                filed.extend((item, when, performer or trust or "") for item in found)
+        # The check's date: the date most results have (the latest of equals), else the letter's.
+        dates = Counter(when for _, _, when, _ in read if when is not None)
+        performed_on = max(dates, key=lambda d: (dates[d], d)) if dates else documented
+        if not read and pdf is None and not self.problems:
             self.add("entry", "holds no Observation and no letter: nothing to file")
+        if read and not filed and not self.problems:
+            self.add("entry", "holds no result Parity can file")
         if performed_on is None and not self.problems:
             self.add("entry", "gives no date of the check (Observation.effectiveDateTime)")
-        if birth and performed_on and birth > performed_on:
+        if birth and dates and birth > min(dates):
+            self.add("entry", "the Patient's birthDate is after the date of a result")
+        elif birth and performed_on and birth > performed_on:
             self.add("entry", "the Patient's birthDate is after the date of the check")
         if self.problems:
             return None
-        assert check_id and version and nhs and birth and performed_on and trust_url
-        trust = _ods(self.by_url[trust_url][1])
-        assert trust is not None
-        filed = tuple(ReceivedItem(snomed, display, value, unit, ucum, performed_on)
-                      for snomed, display, value, unit, ucum in items)
-        digest = content_digest(nhs, performed_on, trust, [(x.snomed, x.value, x.ucum) for x in filed])
+        assert nhs and birth and performed_on and trust
+        items = tuple(ReceivedItem(snomed, display, value, unit, ucum, day, ods)
+                      for (snomed, display, value, unit, ucum), day, ods in filed)
+        digest = content_digest(nhs, performed_on, trust,
+                                [(x.snomed, x.value, x.ucum, x.date, x.recorded_by) for x in items])
+        # No identifier: the content is the identity (a resend files once; an amendment is held).
+        check_id = check_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"parity:content:{digest}"))
         return ReceivedCheck(check_id=check_id, version=version, nhs_number=nhs, birth_date=birth,
-                             practice_code=practice, trust_code=trust, performed_on=performed_on, items=filed,
-                             letter_pdf=pdf, digest=digest)
+                             practice_code=practice, trust_code=trust, performed_on=performed_on, items=items,
+                             letter_pdf=pdf, digest=digest, amended=amended)
 
 
 def _read(data: Mapping[str, Any], today: date) -> tuple[list[Problem], ReceivedCheck | None]:
     reader = _Reader(data, today)
     received = reader.run()
     return reader.problems[:MAX_PROBLEMS], received
-

@@ -157,6 +157,7 @@ def receive(db: Database, practice_code: str, mailbox: str, message_id: str, bod
 
 
 FILING_LOCK_KEY = 7_347_125_902
+AMENDED = ("an amended version of a check already filed: compare the letters and update the record by hand")
 
 
 def _identity(parsed: ReceivedCheck | None) -> list[object]:
@@ -176,11 +177,17 @@ def _file(db: Database, practice_code: str, message_id: str, parsed: ReceivedChe
     if same:
         if any(row[1] == parsed.digest for row in same):
             return Outcome("duplicate", "this check is already filed")
-        return Outcome("exception", "an amended version of a check already filed: compare the letters and "
-                                    "update the record by hand")
+        return Outcome("exception", AMENDED)
+    # An amendment from a sender that gives no identifier is recognised by content and status: a
+    # result marked amended/corrected for a patient, trust and date that already has a filed check.
+    if parsed.amended and db.execute(
+            "SELECT 1 FROM filed_checks f JOIN mesh_inbox i ON i.mesh_message_id = f.mesh_message_id "
+            "WHERE f.nhs_number = ? AND i.trust_code = ? AND i.performed_on = ?",
+            [parsed.nhs_number, parsed.trust_code, parsed.performed_on]):
+        return Outcome("exception", AMENDED)
     load_id = str(uuid.uuid4())
     rows = [{"nhs_number": parsed.nhs_number, "date": item.date, "snomed_code": item.snomed,
-             "value": item.value, "unit": (item.unit or None), "recorded_by": parsed.trust_code}
+             "value": item.value, "unit": (item.unit or None), "recorded_by": item.recorded_by or parsed.trust_code}
             for item in parsed.items]
     insert_rows(db, "events", rows)
     # A loads row per filed message: the dashboard's data version is a fingerprint of ``loads``.
@@ -203,12 +210,13 @@ def practice_problem(db: Database, practice_code: str, parsed: ReceivedCheck) ->
         return "unknown patient: the NHS number is not in the practice record"
     if _as_date(found[0][0]) != parsed.birth_date:
         return "the date of birth does not match the practice record"
-    registered = db.execute(
-        "SELECT 1 FROM registrations WHERE nhs_number = ? AND practice_code = ? AND start_date <= ? "
-        "AND (end_date IS NULL OR end_date >= ?)",
-        [parsed.nhs_number, practice_code, parsed.performed_on, parsed.performed_on])
-    if not registered:
-        return "the patient was not registered at this practice on the date of the check"
+    # Each result has its own date (bloods may be taken on another day): registered on every one.
+    for day in sorted({parsed.performed_on, *(item.date for item in parsed.items)}):
+        registered = db.execute(
+            "SELECT 1 FROM registrations WHERE nhs_number = ? AND practice_code = ? AND start_date <= ? "
+            "AND (end_date IS NULL OR end_date >= ?)", [parsed.nhs_number, practice_code, day, day])
+        if not registered:
+            return "the patient was not registered at this practice on the date of the check"
     return None
 
 
