@@ -42,12 +42,15 @@ def test_effort_counts_appointments_not_checks() -> None:
 
 def test_ranked_by_expected_gain_near_misses_first_each_with_why(practice: Database) -> None:
     df = _ranked(practice)
-    assert list(df["nhs_number"]) == [QUICK, BLOODS, DNA, MOST, ALL]
+    assert list(df["nhs_number"]) == [QUICK, BLOODS, DNA, MOST]  # ALL has all six: nothing to gain
     gain = dict(zip(df["nhs_number"], df["expected_gain"], strict=True))
     assert gain[QUICK] == pytest.approx(0.9 / 0.25)
     assert gain[BLOODS] == pytest.approx(0.9)
     assert gain[DNA] == pytest.approx(0.45)  # one missed appointment halves the chance
-    assert gain[MOST] == pytest.approx(0.45) and gain[ALL] == 0
+    assert gain[MOST] == pytest.approx(0.45) and ALL not in gain
+    action = dict(zip(df["nhs_number"], df["next_action"], strict=True))
+    assert action[QUICK] == "Ask by phone or text (quick info gather)"
+    assert action[BLOODS] == "Send the first invitation" and action[DNA] == "Send a second invitation"
     why = dict(zip(df["nhs_number"], df["why"], strict=True))
     assert why[QUICK] == "5 of 6 done; only smoking status missing: ask by phone or text"
     assert why[DNA] == ("4 of 6 done; missing lipids, glucose or HbA1c; missed 1 appointment; did not attend once; "

@@ -72,8 +72,16 @@ def test_followup_page_lists_the_overdue_findings(client: TestClient, world: Web
 
     every = client.get(f"/practices/{world.practice}/followup{Q}&show=all").text
     assert set(rows(every)) == set(zip(found["nhs_number"], found["finding_id"], strict=True))
-    order = [("Overdue" in body) for body in rows(every).values()]
-    assert order == sorted(order, reverse=True)  # overdue first
+    # Grouped by person: each person once, their findings together, people with an overdue finding first.
+    people: dict[str, bool] = {}
+    for (nhs, _), body in rows(every).items():
+        people[nhs] = people.get(nhs, False) or "Overdue" in body
+    order = list(people.values())
+    assert order == sorted(order, reverse=True)
+    seen = [nhs for nhs, _ in rows(every)]
+    runs = [nhs for i, nhs in enumerate(seen) if i == 0 or seen[i - 1] != nhs]
+    assert len(runs) == len(set(runs))  # a person's findings are next to each other
+    assert every.count('data-person="') == len(people) == found["nhs_number"].nunique()
     open_ = client.get(f"/practices/{world.practice}/followup{Q}&show=open").text
     assert len(rows(open_)) == int((~found["followed_up"]).sum())
 

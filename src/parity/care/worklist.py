@@ -15,6 +15,10 @@ say why one person is above another), so it is a score, not a model:
 These weights are Parity's choice (no published source ranks SMI recall); they are constants here,
 named, so a practice can see and change them. Near-misses come first because they need least effort
 for the same gain of one person with all six checks.
+
+People who already have all six have nothing to gain and are not on the list. Someone missing only
+alcohol or smoking status (none declined) is a "quick info gather": the next action is to ask by phone
+or text, not to send an invitation, unless they are already booked or with the outreach team.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ DNA_FACTOR = 0.5
 DECLINED_FACTOR = 0.3
 OUTREACH_CHANCE = 0.5
 QUICK_EFFORT = 0.25
+RANKED_COLUMNS = ("missing_ids", "effort", "chance", "expected_gain", "protocol_state", "next_action",
+                  "action_from", "quick_info", "outreach", "why")
+QUICK_ACTION = "Ask by phone or text (quick info gather)"
+# Protocol states in which a quick info gather replaces the invitation: nothing is booked yet.
+QUICK_STATES = ("due", "invited", "dna_once", "second_invited")
 LABELS = {"bmi": "BMI", "blood_pressure": "blood pressure", "lipids": "lipids", "glucose": "glucose or HbA1c",
           "alcohol": "alcohol", "smoking": "smoking status"}
 
@@ -89,31 +98,37 @@ def ranked(wl: pd.DataFrame, contacts: Mapping[str, list[Contact]], as_of: date,
 
     Adds ``missing_ids``, ``effort``, ``chance``, ``expected_gain``, ``protocol_state``, ``next_action``,
     ``action_from``, ``quick_info`` (only alcohol/smoking missing, none declined), ``outreach`` and ``why``.
-    Patients with all six done are kept, last, with gain 0.
+    Patients with all six done are left out: they have nothing to gain.
     """
-    if wl.empty:
-        out = wl.copy()
-        for col in ("missing_ids", "effort", "chance", "expected_gain", "protocol_state", "next_action",
-                    "action_from", "quick_info", "outreach", "why"):
-            out[col] = pd.Series(dtype=object)
-        return out
-    rows = []
-    for rec in wl.to_dict("records"):
+    rows, keep = [], []
+    for i, rec in enumerate(wl.to_dict("records")):
         history = contacts.get(str(rec["nhs_number"]), [])
         state = state_on(history, as_of)
         missing = missing_checks(rec, core)
+        if not missing:
+            continue
         declined_missing = any(rec.get(f"{c}_status") == "declined" for c in missing)
         cost = effort(missing)
         p = chance(state, declined_missing)
         gain = round(p / cost, 4) if cost else 0.0
+        quick = all(c in QUICK_CHECKS for c in missing) and not declined_missing
+        action, action_from = state.next_action, state.action_from
+        if quick and state.state in QUICK_STATES:
+            action, action_from = QUICK_ACTION, as_of
+        keep.append(i)
         rows.append({
             "missing_ids": ",".join(missing), "effort": cost, "chance": round(p, 4), "expected_gain": gain,
-            "protocol_state": state.state, "next_action": state.next_action, "action_from": state.action_from,
-            "quick_info": bool(missing) and all(c in QUICK_CHECKS for c in missing) and not declined_missing,
+            "protocol_state": state.state, "next_action": action, "action_from": action_from,
+            "quick_info": quick,
             "outreach": state.state == "outreach",
             "why": reason_text(len(core) - len(missing), len(core), missing, state, preferences(history)),
         })
-    out = pd.concat([wl.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+    if not rows:
+        out = wl.iloc[0:0].copy()
+        for col in RANKED_COLUMNS:
+            out[col] = pd.Series(dtype=object)
+        return out
+    out = pd.concat([wl.iloc[keep].reset_index(drop=True), pd.DataFrame(rows, index=range(len(rows)))], axis=1)
     order = sorted(range(len(out)), key=lambda i: (-out.at[i, "expected_gain"], -int(out.at[i, "checks_done"]),
                                                    str(out.at[i, "nhs_number"])))
     return out.iloc[order].reset_index(drop=True)

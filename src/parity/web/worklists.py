@@ -13,10 +13,14 @@ import pandas as pd
 from fastapi import Request
 
 from parity.access import Actor, record
+from parity.db import Database
 from parity.errors import NotFound, PermissionDenied
 from parity.reports.worklist import WorklistFilter, apply_filter, worklist_summary
 from parity.web import views
 from parity.web.deps import actor_scope, get_state
+
+# Optional ``patients`` columns for direct care (README, canonical extract): shown only to patient-level roles.
+DIRECT_CARE_COLUMNS = ("given_name", "family_name", "phone", "preferred_contact")
 
 
 @dataclass
@@ -69,3 +73,61 @@ def caseload_worklist(request: Request, actor: Actor, measure_id: str, as_of: da
            f"{len(rows)} patients; {measure_id}; as_of {as_of}")
     return PracticeWorklist(actor.org_code or "", f"Caseload of {actor.org_code}", rows, len(full),
                             worklist_summary(full))
+
+
+def contact_columns(db: Database) -> tuple[str, ...]:
+    """The optional direct-care columns (``given_name``, ``family_name``, ``phone``, ``preferred_contact``) that
+    this database's ``patients`` table has (older databases have none)."""
+    rows = db.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'patients' "
+                      "AND table_schema = current_schema()")
+    have = {str(r[0]).lower() for r in rows}
+    return DIRECT_CARE_COLUMNS if set(DIRECT_CARE_COLUMNS) <= have else ()
+
+
+def contact_details(db: Database, nhs_numbers: list[str]) -> dict[str, dict[str, str]]:
+    """Name, phone and preferred contact of ``nhs_numbers`` for patient-level pages (never logged)."""
+    if not nhs_numbers or not contact_columns(db):
+        return {}
+    marks = ", ".join("?" * len(nhs_numbers))
+    rows = db.execute("SELECT nhs_number, " + ", ".join(DIRECT_CARE_COLUMNS)
+                      + f" FROM patients WHERE nhs_number IN ({marks})", list(nhs_numbers))
+    out = {}
+    for nhs, given, family, phone, preferred in rows:
+        name = " ".join(p for p in ((given or "").strip(), (family or "").strip().upper()) if p)
+        out[str(nhs)] = {"name": name, "phone": phone or "", "preferred_contact": preferred or ""}
+    return out
+
+
+def worklist_rows(request: Request, measure_id: str, as_of: date, page: pd.DataFrame) -> list[dict]:
+    """One page of a worklist for the page: each row with when its missing checks fell due (``overdue_since``,
+    ``never``), the last invitation and where the patient is in the DNA protocol today, and name and phone
+    when the extract has them. Only for users already allowed to see these patients."""
+    from parity.care.contacts import histories
+    from parity.care.due import overdue_since
+    from parity.care.protocol import STATE_WORDS, state_on
+    from parity.care.worklist import LABELS
+    from parity.web.deps import today
+
+    state = get_state(request)
+    measure = state.results.measure(measure_id)
+    rows = page.to_dict(orient="records")
+    people = [str(r["nhs_number"]) for r in rows]
+    day = today(request)
+    with state.db.lock:
+        due = overdue_since(state.db, measure, page, as_of)
+        details = contact_details(state.db, people)
+        logs: dict[str, list] = {}
+        for practice in sorted({str(r["practice_code"]) for r in rows if r.get("practice_code")}):
+            logs.update(histories(state.db, practice))
+    for r in rows:
+        nhs = str(r["nhs_number"])
+        over = due.get(nhs)
+        r["overdue_since"] = over.since if over else None
+        r["never"] = ", ".join(LABELS.get(c, c) for c in over.never) if over else ""
+        log = logs.get(nhs, [])
+        invited = [c.occurred_on for c in log if c.kind == "invited" and c.occurred_on <= day]
+        r["last_invited"] = max(invited) if invited else None
+        r["invitations"] = len(invited)
+        r["protocol"] = STATE_WORDS[state_on(log, day).state] if log else ""
+        r.update(details.get(nhs, {"name": "", "phone": "", "preferred_contact": ""}))
+    return rows

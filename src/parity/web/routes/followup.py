@@ -36,6 +36,8 @@ from parity.web.worklists import practice_worklist
 router = APIRouter(tags=["followup"], include_in_schema=False)
 
 SHOW = {"overdue": "Overdue", "open": "Not followed up", "all": "All findings"}
+GROUPS = {"person": "By person", "intervention": "By intervention"}
+PEOPLE_PAGE = 50
 STATE_WORDS = {"none": "None", "offered": "Offered", "accepted": "Accepted", "declined": "Declined",
                "completed": "Completed"}
 STATE_COLOURS = {"none": "grey", "offered": "blue", "accepted": "green", "declined": "orange",
@@ -105,16 +107,64 @@ def followup_list(request: Request, actor: Actor, code: str, as_of: date, show: 
     return FollowupList(code, wl.practice_name, found.reset_index(drop=True), counts)
 
 
+def by_person(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """The findings grouped by person, in the list's order (a person's place is their first finding's):
+    ``[{"nhs_number", "overdue", "findings": [row, ...]}]``."""
+    people: dict[str, dict[str, Any]] = {}
+    for r in rows.to_dict(orient="records"):
+        person = people.setdefault(r["nhs_number"], {"nhs_number": r["nhs_number"], "overdue": 0, "findings": []})
+        person["findings"].append(r)
+        person["overdue"] += int(bool(r["overdue"]))
+    return list(people.values())
+
+
+def by_intervention(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per intervention: people, findings, overdue and not followed up; most people first."""
+    if rows.empty:
+        return []
+    g = rows.assign(open=~rows["followed_up"].astype(bool), late=rows["overdue"].astype(bool))
+    out = g.groupby(["intervention_id", "intervention_label"], sort=False).agg(
+        people=("nhs_number", "nunique"), findings=("nhs_number", "size"), overdue=("late", "sum"),
+        open=("open", "sum")).reset_index()
+    out = out.sort_values(["people", "intervention_label"], ascending=[False, True])
+    return [{k: (int(v) if k in ("people", "findings", "overdue", "open") else v) for k, v in r.items()}
+            for r in out.to_dict(orient="records")]
+
+
 @router.get("/practices/{code}/followup", response_class=HTMLResponse)
 def followup_page(request: Request, code: str, actor: ActorDep, as_of: AsOfDep,
-                  show: ShowQuery = "overdue") -> Response:
+                  show: ShowQuery = "overdue", group: Annotated[str, Query(max_length=15)] = "person",
+                  intervention: Annotated[str | None, Query(max_length=40)] = None,
+                  page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    """Findings grouped by person (a row per person, their findings inside it) or by intervention (how many
+    people each intervention is for, each a link to its people); ``PEOPLE_PAGE`` people a page."""
+    if group not in GROUPS:
+        raise ConfigurationError(f"group must be one of {', '.join(GROUPS)}")
     state = get_state(request)
     f = followup_list(request, actor, code, as_of, show, "view_followup")
-    query = urlencode({"show": show, "as_of": as_of.isoformat()})
+    interventions = by_intervention(f.rows)
+    names = {i["intervention_id"]: i["intervention_label"] for i in interventions}
+    rows = f.rows
+    if intervention:
+        rows = rows[rows["intervention_id"] == intervention]
+    people = by_person(rows)
+    pages = max(1, -(-len(people) // PEOPLE_PAGE))
+    page = min(page, pages)
+    params = {"show": show, "as_of": as_of.isoformat()}
+    if group != "person":
+        params["group"] = group
+    if intervention:
+        params["intervention"] = intervention
+    query = urlencode(params)
+    here = f"/practices/{code}/followup?{query}" + (f"&page={page}" if page > 1 else "")
     ctx = base_context(
         request, actor, title=f"Follow-up – {f.practice_name}", code=code, practice_name=f.practice_name,
-        show=show, shows=SHOW, counts=f.counts, rows=f.rows.to_dict(orient="records"), as_of=as_of, query=query,
-        here=f"/practices/{code}/followup?{query}", words=STATE_WORDS, colours=STATE_COLOURS,
+        show=show, shows=SHOW, counts=f.counts, group=group, groups=GROUPS, interventions=interventions,
+        intervention=intervention, intervention_name=names.get(intervention or "", intervention),
+        people=people[(page - 1) * PEOPLE_PAGE:page * PEOPLE_PAGE], n_people=len(people), n_findings=len(rows),
+        page=page, pages=pages, as_of=as_of, query=query,
+        csv_query=urlencode({"show": show, "as_of": as_of.isoformat()}),
+        here=here, words=STATE_WORDS, colours=STATE_COLOURS,
         months=FOLLOW_UP_MONTHS, wide=True, breadcrumbs=[("Worklist", f"/practices/{code}/worklist?as_of={as_of}")],
     )
     return state.templates.TemplateResponse(request, "followup.html", ctx)

@@ -16,8 +16,8 @@ from parity.access import Actor
 from parity.reports.export import to_csv_bytes, to_xlsx_bytes, worklist_export_frame
 from parity.reports.worklist import WorklistFilter
 from parity.web import views
-from parity.web.deps import ActorDep, AsOfDep, base_context, get_state
-from parity.web.worklists import PracticeWorklist, caseload_worklist, practice_worklist
+from parity.web.deps import ActorDep, AsOfDep, base_context, get_state, today
+from parity.web.worklists import PracticeWorklist, caseload_worklist, practice_worklist, worklist_rows
 
 router = APIRouter(tags=["practices"], include_in_schema=False)
 PAGE_SIZE = 100
@@ -59,8 +59,10 @@ def caseload_page(request: Request, actor: ActorDep, as_of: AsOfDep, filters: Fi
     """A trust user's caseload: the worklist of every patient the trust recorded an event for in the
     last 24 months, wherever they are registered."""
     wl = caseload_worklist(request, actor, measure, as_of, filters)
+    names = {code: row["org_name"] for code, row in
+             views.aggregate_index(get_state(request).results, measure, as_of).rows.get("practice", {}).items()}
     return _render(request, actor, wl, measure, as_of, filters, page, title=wl.practice_name, breadcrumbs=[],
-                   caseload=True)
+                   caseload=True, practice_names=names)
 
 
 def _render(request: Request, actor: Actor, wl: PracticeWorklist, measure: str, as_of: date,
@@ -70,9 +72,10 @@ def _render(request: Request, actor: Actor, wl: PracticeWorklist, measure: str, 
     start = (page - 1) * PAGE_SIZE
     params = dict(request.query_params)
     params.pop("page", None)
+    rows = worklist_rows(request, measure, as_of, wl.rows.iloc[start:start + PAGE_SIZE])
     ctx = base_context(
-        request, actor, code=wl.practice_code, practice_name=wl.practice_name,
-        rows=wl.rows.iloc[start:start + PAGE_SIZE].to_dict(orient="records"), shown=len(wl.rows), total=wl.total,
+        request, actor, code=wl.practice_code, practice_name=wl.practice_name, today=today(request),
+        rows=rows, shown=len(wl.rows), total=wl.total, contacts=any(r["name"] or r["phone"] for r in rows),
         summary=wl.summary, filters=filters, measure=measure, measures=views.MEASURES,
         measure_obj=state.results.measure(measure), as_of=as_of, page=page,
         pages=max(1, -(-len(wl.rows) // PAGE_SIZE)), query=urlencode(params), page_size=PAGE_SIZE, wide=True,
