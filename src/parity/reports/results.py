@@ -105,16 +105,28 @@ class ResultStore:
 
     # -- versions ---------------------------------------------------------------------------
     def version(self) -> str:
-        """The current data version (re-read at most every ``VERSION_TTL_SECONDS``)."""
+        """The current data version (re-read at most every ``VERSION_TTL_SECONDS``).
+
+        Lock order (one order everywhere, issue 12 finding 1): ``db.lock`` may be held when ``_lock``
+        is taken, never the reverse. ``_lock`` guards only in-memory state and is never held across a
+        database call, so the version is read from the database first and stored under ``_lock`` after.
+        """
         now = self._clock()
         with self._lock:
-            if self._version is None or now - self._version_read_at > VERSION_TTL_SECONDS:
-                current = data_version(self.db)
-                if current != self._version:
-                    self._memory.clear()
-                    self._engine = None
-                self._version = current
-                self._version_read_at = now
+            if self._version is not None and now - self._version_read_at <= VERSION_TTL_SECONDS:
+                return self._version
+        current = data_version(self.db)  # takes db.lock; _lock is not held here
+        with self._lock:
+            if current != self._version:
+                self._memory.clear()
+                self._engine = None
+            self._version = current
+            self._version_read_at = now
+            return current
+
+    def known_version(self) -> str | None:
+        """The data version last read, without touching the database (None before the first read)."""
+        with self._lock:
             return self._version
 
     def invalidate(self) -> None:
@@ -178,8 +190,8 @@ class ResultStore:
     def status_by_practice(self, measure_id: str, as_of: date) -> dict[str, pd.DataFrame]:
         """``status`` split by practice code (built once; a worklist request is then a dict lookup)."""
         key = (measure_id, as_of, "status_by_practice")
+        self.version()
         with self._lock:
-            self.version()
             if key in self._memory:
                 return self._memory[key]  # type: ignore[return-value]
         frame = self.status(measure_id, as_of)
@@ -212,8 +224,8 @@ class ResultStore:
         """Demographics of every patient (for worklists): nhs_number, date_of_birth, sex, ethnicity,
         imd_decile, indexed by NHS number (so a practice's patients are one ``reindex`` away)."""
         key = ("patients",)
+        self.version()
         with self._lock:
-            self.version()
             if key in self._memory:
                 return self._memory[key]  # type: ignore[return-value]
         with self.db.lock:
@@ -227,8 +239,8 @@ class ResultStore:
     def derived(self, key: tuple, build: Callable[[], T]) -> T:
         """A value derived from results (an index, a rendered fragment), kept until the data changes."""
         full = ("derived", *key)
+        self.version()
         with self._lock:
-            self.version()
             if full in self._memory:
                 return self._memory[full]  # type: ignore[return-value]
         value = build()
@@ -283,8 +295,8 @@ class ResultStore:
         return "|".join(str(k) for k in key) + f"|{self.structure}"
 
     def _has(self, key: tuple) -> bool:
+        version = self.version()
         with self._lock:
-            version = self.version()
             if key in self._memory:
                 return True
         rows = self.db.execute("SELECT COUNT(*) FROM result_cache WHERE cache_key = ? AND data_version = ?",
@@ -293,8 +305,8 @@ class ResultStore:
 
     def _get(self, key: tuple, compute: Callable[[], object], *, encode: Callable[[object], bytes],
              decode: Callable[[bytes], object]) -> object:
+        version = self.version()
         with self._lock:
-            version = self.version()
             if key in self._memory:
                 return self._memory[key]
         with self.db.lock:
