@@ -18,16 +18,22 @@ import pandas as pd
 from parity.access.schema import atomic, utc_now
 from parity.db import Database
 from parity.errors import NotFound, Problem, ValidationError
-from parity.interop import store
+from parity.interop import itk, store
 from parity.interop.fhir import build_bundle
 from parity.interop.letters import render_letter_pdf
-from parity.interop.mesh.outbox import enqueue
+from parity.interop.mesh.config import DEFAULT_WORKFLOW, MeshConfig
+from parity.interop.mesh.outbox import OutboxEntry, Payload, enqueue
 from parity.interop.record import CheckRecord, record_from_form
 from parity.rules.template import CheckTemplate
 
 # The MESH subject line carries no patient data: subjects are seen by every system a message
 # passes through (GP Connect's subject pattern names the patient; Parity chooses not to).
 SUBJECT = "SMI physical health check results (Parity), version {version}"
+# GP Connect puts the patient's name and NHS number in the subject (GPCM-SD-061/064); Parity keeps
+# patient data out of MESH metadata and gives the version, incremented on each resend (GPCM-SD-091/098).
+SEND_DOCUMENT_SUBJECT = "Physical health check letter from {trust}, version {version}"
+ROUTE_LABELS = {"bundle": "Coded results (practice on Parity)",
+                "send_document": "Letter by GP Connect Send Document (practice not on Parity)"}
 
 
 @dataclass(frozen=True)
@@ -60,13 +66,15 @@ def submit_check(db: Database, record: CheckRecord, template: CheckTemplate, *, 
                                trust_name=trust_name, generated_at=now)
     bundle = build_bundle(record, template, letter_pdf=letter, sent_at=now)
     with atomic(db):
+        route = route_for(db, record.practice_code)
         db.execute(
             "INSERT INTO trust_checks (check_id, version, trust_code, practice_code, nhs_number, performed_on, "
             "created_at, created_by, source, record_json, bundle_json, letter_pdf) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [record.check_id, record.version, record.trust_code, record.practice_code, record.nhs_number,
              record.performed_on, now, record.created_by, source, record.to_json(), bundle, letter])
-        return enqueue(db, record.check_id, record.version, record.trust_code, record.practice_code, now)
+        return enqueue(db, record.check_id, record.version, record.trust_code, record.practice_code, now,
+                       route=route)
 
 
 def checks(db: Database, *, trust_code: str | None = None) -> list[StoredCheck]:
@@ -97,14 +105,68 @@ def stored_letter(db: Database, check_id: str, version: int) -> bytes:
     return store.blob(_column(db, "letter_pdf", check_id, version))
 
 
-def payload_source(db: Database) -> Callable[[str, int], tuple[bytes, str]]:
-    """What the outbox sends for a check version: its stored Bundle and a subject line."""
+def payload_source(db: Database, config: MeshConfig | None = None) -> Callable[[OutboxEntry], Payload]:
+    """What the outbox sends for an entry: the stored Bundle (a Parity practice), or the letter as GP
+    Connect Send Document (a practice not on Parity), addressed as ``config`` says."""
 
-    def payload_for(check_id: str, version: int) -> tuple[bytes, str]:
-        bundle = str(_column(db, "bundle_json", check_id, version))
-        return bundle.encode("utf-8"), SUBJECT.format(version=version)
+    def payload_for(entry: OutboxEntry) -> Payload:
+        if entry.route != "send_document":
+            bundle = str(_column(db, "bundle_json", entry.check_id, entry.version))
+            workflow = config.workflow_id if config else DEFAULT_WORKFLOW
+            return Payload(bundle.encode("utf-8"), SUBJECT.format(version=entry.version), workflow)
+        return send_document_payload(db, entry, config)
 
     return payload_for
+
+
+def send_document_payload(db: Database, entry: OutboxEntry, config: MeshConfig | None) -> Payload:
+    """The Send Document message of an outbox entry; each resend carries the next version number."""
+    record = stored_record(db, entry.check_id, entry.version)
+    pdf = stored_letter(db, entry.check_id, entry.version)
+    sends = int(db.execute("SELECT COUNT(*) FROM mesh_outbox_events WHERE local_id = ? AND state = 'sent'",
+                           [entry.local_id])[0][0])
+    version = entry.version + sends
+    mailbox = config.mailbox_for(entry.trust_code).mailbox if config else entry.trust_code
+    letter = itk.Letter(nhs_number=record.nhs_number, date_of_birth=record.date_of_birth,
+                        family_name=record.family_name, given_name=record.given_name, trust_code=record.trust_code,
+                        trust_name=record.trust_code, practice_code=record.practice_code,
+                        performed_on=record.performed_on, performed_by=record.performed_by, pdf=pdf)
+    body = itk.build_send_document(letter, message_id=itk.message_id_for(entry.local_id, sends + 1),
+                                   sender_mailbox=mailbox, version=version, sender_reference=record.check_id)
+    address = None
+    if config is None or config.send_document_addressing == "gpprovider":
+        address = itk.gpprovider_address(record.nhs_number, record.date_of_birth, record.family_name)
+    return Payload(body.encode("utf-8"), SEND_DOCUMENT_SUBJECT.format(trust=record.trust_code, version=version),
+                   itk.SEND_DOCUMENT_WORKFLOW, address)
+
+
+# -- per-practice route ----------------------------------------------------------------------------
+
+def set_route(db: Database, practice_code: str, route: str, username: str, now: datetime | None = None) -> None:
+    """Choose how checks reach a practice from now on: ``bundle`` (it runs Parity: coded results) or
+    ``send_document`` (it does not: the letter by GP Connect Send Document). Kept with its history."""
+    if route not in ROUTE_LABELS:
+        raise ValidationError("unknown route", [Problem("route", None, "route", "must be bundle or send_document")])
+    store.ready(db)
+    code = practice_code.upper()
+    with atomic(db):
+        seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM practice_routes WHERE practice_code = ?",
+                             [code])[0][0])
+        db.execute("INSERT INTO practice_routes (practice_code, seq, route, set_at, set_by) VALUES (?, ?, ?, ?, ?)",
+                   [code, seq, route, now or utc_now(), username[:64]])
+
+
+def routes(db: Database) -> dict[str, str]:
+    """Practice ODS code -> its current route, for practices whose route was ever set."""
+    store.ready(db)
+    rows = db.execute("SELECT r.practice_code, r.route FROM practice_routes r WHERE r.seq = "
+                      "(SELECT MAX(seq) FROM practice_routes x WHERE x.practice_code = r.practice_code)")
+    return {str(code): str(route) for code, route in rows}
+
+
+def route_for(db: Database, practice_code: str) -> str:
+    """The route of one practice; ``bundle`` unless it was set otherwise."""
+    return routes(db).get(practice_code.upper(), "bundle")
 
 
 # -- bulk upload --------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def send(database: DatabaseOpt = None, config: ConfigOpt = None) -> None:
     settings = Settings.from_env(database=database)
     cfg = _config(settings, config)
     with open_database(settings.database_url, create=False) as db:
-        summary = outbox.send_due(db, cfg, payload_source(db))
+        summary = outbox.send_due(db, cfg, payload_source(db, cfg))
         tracked = outbox.track(db, cfg)
     typer.echo(f"{summary.describe()}; acknowledged since last pass {tracked.acknowledged}")
     for error in summary.errors + tracked.errors:

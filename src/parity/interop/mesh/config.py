@@ -10,6 +10,8 @@ ca_cert = "/etc/parity/mesh-ca.pem"               # optional: server CA; client_
 max_attempts = 5                                  # send attempts before an outbox entry is failed
 backoff_seconds = 60                              # first retry delay; doubles per attempt
 lookup = false                                    # ask MESH endpoint lookup for practices not in [directory]
+send_document_addressing = "gpprovider"           # Send Document to GPPROVIDER_<NHS no>_<DOB>_<surname> (MESH
+                                                  # finds the registered practice); "directory" for sandboxes
 
 [[mailboxes]]                                     # mailboxes of this deployment (a trust's, a practice's)
 mailbox = "X26ABC1"
@@ -68,6 +70,7 @@ class MeshConfig:
     client_cert: str | None = None
     client_key: str | None = None
     timeout: float = 60.0
+    send_document_addressing: str = "gpprovider"
 
     def mailbox_for(self, ods: str) -> Mailbox:
         """The (first) mailbox this deployment owns for organisation ``ods``."""
@@ -142,8 +145,11 @@ def parse_mesh_config(raw: Mapping[str, object], env: Mapping[str, str] | None =
     workflow = str(raw.get("workflow_id") or DEFAULT_WORKFLOW)
     if len(workflow) > 300 or not re.fullmatch(r"[A-Za-z0-9_]+", workflow):
         raise ConfigurationError(f"{where}: workflow_id must be letters, digits and _ (at most 300)")
+    addressing = str(raw.get("send_document_addressing") or "gpprovider")
+    if addressing not in ("gpprovider", "directory"):
+        raise ConfigurationError(f"{where}: send_document_addressing must be gpprovider or directory")
     return MeshConfig(
-        url=url.rstrip("/"),
+        url=url.rstrip("/"), send_document_addressing=addressing,
         shared_key=_secret(raw, "shared_key", env, where).encode(),
         mailboxes=tuple(mailboxes), directory=directory, workflow_id=workflow,
         max_attempts=attempts, backoff_seconds=backoff, lookup=bool(raw.get("lookup", False)),

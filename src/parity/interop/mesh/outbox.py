@@ -55,6 +55,24 @@ class OutboxEntry:
     recipient_mailbox: str | None
     next_attempt_at: datetime | None
     detail: str | None
+    route: str = "bundle"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What to send for an outbox entry: the body, its MESH subject and workflow, and where to.
+
+    ``address`` overrides the directory (GP Connect Send Document's ``GPPROVIDER_...`` patient routing).
+    """
+
+    body: bytes
+    subject: str
+    workflow_id: str
+    address: str | None = None
+    content_type: str = "application/fhir+json"
+
+
+ROUTES = ("bundle", "send_document")
 
 
 @dataclass
@@ -79,16 +97,18 @@ def local_id_for(check_id: str, version: int) -> str:
 
 
 def enqueue(db: Database, check_id: str, version: int, trust_code: str, recipient_ods: str,
-            now: datetime | None = None) -> str:
-    """Queue a check version for sending; queuing the same version again adds nothing. Joins the
-    caller's transaction when there is one (the check and its outbox entry commit together)."""
+            now: datetime | None = None, route: str = "bundle") -> str:
+    """Queue a check version for sending by ``route`` (coded Bundle or Send Document); queuing the same
+    version again adds nothing. Joins the caller's transaction when there is one (the check and its
+    outbox entry commit together)."""
+    assert route in ROUTES
     store.ready(db)
     now = now or utc_now()
     local_id = local_id_for(check_id, version)
     if db.execute("SELECT 1 FROM mesh_outbox WHERE local_id = ?", [local_id]):
         return local_id
-    db.execute("INSERT INTO mesh_outbox (local_id, check_id, version, trust_code, recipient_ods, created_at) "
-               "VALUES (?, ?, ?, ?, ?, ?)", [local_id, check_id, version, trust_code, recipient_ods, now])
+    db.execute("INSERT INTO mesh_outbox (local_id, check_id, version, trust_code, recipient_ods, created_at, route) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)", [local_id, check_id, version, trust_code, recipient_ods, now, route])
     _event(db, local_id, "queued", 0, now, detail="waiting to be sent", next_attempt_at=now)
     return local_id
 
@@ -108,7 +128,8 @@ def _event(db: Database, local_id: str, state: str, attempt: int, now: datetime,
 
 _CURRENT = """
 SELECT o.local_id, o.check_id, o.version, o.trust_code, o.recipient_ods, o.created_at,
-       e.state, e.attempt, e.occurred_at, m.mesh_message_id, m.recipient_mailbox, e.next_attempt_at, e.detail
+       e.state, e.attempt, e.occurred_at, m.mesh_message_id, m.recipient_mailbox, e.next_attempt_at, e.detail,
+       COALESCE(o.route, 'bundle')
 FROM mesh_outbox o
 JOIN mesh_outbox_events e ON e.local_id = o.local_id
  AND e.seq = (SELECT MAX(seq) FROM mesh_outbox_events x WHERE x.local_id = o.local_id)
@@ -174,11 +195,11 @@ def _claim(db: Database, local_id: str, now: datetime) -> OutboxEntry | None:
         return current
 
 
-def send_due(db: Database, config: MeshConfig, payload_for: Callable[[str, int], tuple[bytes, str]],
+def send_due(db: Database, config: MeshConfig, payload_for: Callable[[OutboxEntry], Payload],
              *, now: datetime | None = None, trust_code: str | None = None) -> SendSummary:
     """Send every due queued entry (of ``trust_code``, or of every trust with a mailbox here).
 
-    ``payload_for(check_id, version)`` returns the message body and its subject line.
+    ``payload_for(entry)`` gives what to send (``parity.interop.checks.payload_source``).
     """
     now = now or utc_now()
     summary = SendSummary()
@@ -195,21 +216,26 @@ def send_due(db: Database, config: MeshConfig, payload_for: Callable[[str, int],
         if claimed is None:
             continue
         attempt = claimed.attempt + 1
-        body, subject = payload_for(e.check_id, e.version)
         recipient = config.recipient(e.recipient_ods)
+        workflow = config.workflow_id
         try:
+            payload = payload_for(claimed)
+            workflow = payload.workflow_id
+            recipient = payload.address or recipient
             with mesh_client(config, sender) as client:
                 if recipient is None and config.lookup:
-                    found = client.lookup_endpoint(e.recipient_ods, config.workflow_id).get("results") or []
+                    found = client.lookup_endpoint(e.recipient_ods, workflow).get("results") or []
                     recipient = found[0]["mailbox_id"] if found else None
                 if recipient is None:
                     raise _Permanent(f"no MESH mailbox is known for practice {e.recipient_ods}: add it to the "
                                      "directory")
                 message_id = client.send_message(
-                    recipient, body, workflow_id=config.workflow_id, subject=subject, local_id=e.local_id,
-                    filename=f"{e.local_id}.json", content_type="application/fhir+json")
+                    recipient, payload.body, workflow_id=workflow, subject=payload.subject, local_id=e.local_id,
+                    filename=f"{e.local_id}.json", content_type=payload.content_type)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none may stop the loop
             transient = not isinstance(exc, _Permanent) and is_transient(exc)
+            if recipient and recipient.startswith("GPPROVIDER_"):
+                recipient = None  # a patient address, not a mailbox: never stored
             reason = str(exc) if isinstance(exc, _Permanent) else reason_for(exc)
             with atomic(db):
                 if transient and attempt < config.max_attempts:
@@ -226,8 +252,11 @@ def send_due(db: Database, config: MeshConfig, payload_for: Callable[[str, int],
             log.warning("MESH send failed: %s", reason)
             continue
         with atomic(db):
+            where = "the patient's registered practice (GPPROVIDER routing)" if recipient.startswith("GPPROVIDER_") \
+                else f"mailbox {recipient}"
             _event(db, e.local_id, "sent", attempt, utc_now(), mesh_message_id=message_id, sender=sender.mailbox,
-                   recipient=recipient, workflow=config.workflow_id, detail=f"sent to mailbox {recipient}")
+                   recipient=None if recipient.startswith("GPPROVIDER_") else recipient, workflow=workflow,
+                   detail=f"sent to {where} on {workflow}")
         summary.sent += 1
     return summary
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from parity.db import Database
 from parity.interop.checks import payload_source
-from parity.interop.mesh import inbox, outbox
+from parity.interop.mesh import inbox, outbox, replies
 from parity.interop.mesh.config import MeshConfig
 
 log = logging.getLogger("parity.mesh")
@@ -24,17 +24,20 @@ class PassSummary:
     send: outbox.SendSummary
     tracked: outbox.SendSummary
     poll: inbox.PollSummary
+    replies: replies.ReplySummary
 
     def describe(self) -> str:
-        return f"{self.send.describe()}; {self.poll.describe()}"
+        return f"{self.send.describe()}; {self.poll.describe()}; replies sent {self.replies.sent}"
 
 
 def run_pass(db: Database, config: MeshConfig) -> PassSummary:
-    """Send what is due, track what was sent, then poll every practice mailbox of this deployment."""
-    sent = outbox.send_due(db, config, payload_source(db))
+    """Send what is due, track what was sent, poll every mailbox of this deployment (checks, letters
+    and acknowledgements), then send the acknowledgements owed to senders."""
+    sent = outbox.send_due(db, config, payload_source(db, config))
     tracked = outbox.track(db, config)
     polled = inbox.poll(db, config)
-    return PassSummary(sent, tracked, polled)
+    answered = replies.send_pending(db, config)
+    return PassSummary(sent, tracked, polled, answered)
 
 
 class MeshWorker:
