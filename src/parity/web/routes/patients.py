@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from parity.access import Actor
 from parity.reports.timeline import PatientRecord
-from parity.web import care, messaging, views
-from parity.web.deps import ActorDep, AsOfDep, base_context, get_state
+from parity.web import care, messaging, patient_view, views
+from parity.web.deps import ActorDep, AsOfDep, base_context, get_state, today
 from parity.web.patients import patient_record
+from parity.web.worklists import contact_details
 
 router = APIRouter(tags=["patients"], include_in_schema=False)
 
@@ -38,7 +39,10 @@ def render_patient(request: Request, actor: Actor, rec: PatientRecord, measure: 
     if rec.practice_code:
         crumbs = [("Worklist", f"/practices/{rec.practice_code}/worklist?measure={measure}&as_of={as_of}")]
     letters = messaging.letters_for_patient(request, actor, rec.nhs_number)
+    with state.db.lock:
+        person = contact_details(state.db, [rec.nhs_number]).get(rec.nhs_number, {})
     ctx = base_context(request, actor, title="Patient", rec=rec, measure=measure, measures=views.MEASURES,
                        measure_obj=state.results.measure(measure), as_of=as_of, breadcrumbs=crumbs, letters=letters,
-                       contacts=contacts, followup=referrals)
+                       contacts=contacts, followup=referrals, today=today(request), person=person,
+                       check_results=patient_view.results(rec), entry_value=patient_view.entry_value)
     return state.templates.TemplateResponse(request, "patient.html", ctx, status_code=status)
