@@ -9,9 +9,10 @@ STAMP  := $(VENV)/.installed
 # (shared/docs/dependencies.md item 7); the tests start it on a free 127.0.0.1 port.
 MESH_VENV  := .venv-mesh
 MESH_STAMP := $(MESH_VENV)/.installed
-# Debian packages the tests need (installed only when missing, and only as root).
+# Debian packages the tests need (installed only when missing, and only as root); Java 17 runs the
+# Spark tests (the `spark` extra, shared/docs/dependencies.md item 2).
 APT_PACKAGES := postgresql postgresql-client chromium poppler-utils fonts-dejavu-core \
-                libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+                libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 openjdk-17-jre-headless
 export PARITY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: demo demo-mesh test bench lint apt clean help
@@ -22,7 +23,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,spark]'
 	@touch $(STAMP)
 
 $(MESH_STAMP):

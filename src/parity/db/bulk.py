@@ -1,4 +1,4 @@
-"""Bulk writes of Arrow tables into a Parity table, on DuckDB or PostgreSQL.
+"""Bulk writes of Arrow tables into a Parity table (how is the dialect's: ``parity.db.dialect``).
 
 Callers own the transaction (``Database.transaction``); these functions never commit.
 """
@@ -46,21 +46,7 @@ def insert_arrow(db: Database, table: str, data: pa.Table) -> int:
     data = data.select(cols)
     if data.num_rows == 0:
         return 0
-    col_sql = ", ".join(cols)
-    if db.kind == "duckdb":
-        view = f"_parity_insert_{table}"
-        db.raw.register(view, data)
-        try:
-            db.raw.execute(f"INSERT INTO {table} ({col_sql}) SELECT {col_sql} FROM {view}")
-        finally:
-            db.raw.unregister(view)
-        return data.num_rows
-    # PostgreSQL: COPY in binary-free text form through psycopg's copy, batch by batch.
-    with db.raw.cursor() as cur, cur.copy(f"COPY {table} ({col_sql}) FROM STDIN") as copy:
-        for batch in data.to_batches(max_chunksize=100_000):
-            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            for row in zip(*columns, strict=True):
-                copy.write_row(row)
+    db.dialect.insert_arrow(db, table, data, cols)
     return data.num_rows
 
 

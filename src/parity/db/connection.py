@@ -15,6 +15,7 @@ from typing import Any
 
 import ibis
 
+from parity.db.dialect import DIALECTS, DUCKDB, POSTGRES, Dialect
 from parity.db.schema import TABLES
 from parity.errors import DatabaseError
 
@@ -26,12 +27,14 @@ def _is_postgres(url: str) -> bool:
 class Database:
     """A connection to a Parity database.
 
-    ``kind`` is ``"duckdb"`` or ``"postgres"``. ``ibis`` is the Ibis backend the engine queries.
+    ``dialect`` holds what differs between backends (``parity.db.dialect``); ``kind`` is its name
+    (``"duckdb"``, ``"postgres"`` or ``"spark"``). ``ibis`` is the Ibis backend the engine queries.
     """
 
-    def __init__(self, url: str, kind: str, backend: Any, raw: Any) -> None:
+    def __init__(self, url: str, dialect: Dialect | str, backend: Any, raw: Any) -> None:
         self.url = url
-        self.kind = kind
+        self.dialect = dialect if isinstance(dialect, Dialect) else DIALECTS[dialect]
+        self.kind = self.dialect.name
         self.ibis = backend
         self._raw = raw
         self._in_transaction = False
@@ -48,19 +51,7 @@ class Database:
         be used by two threads at once, and the web app serves requests from a thread pool.
         """
         with self.lock:
-            if self.kind == "duckdb":
-                cur = self._raw.execute(sql, params or [])
-                try:
-                    return cur.fetchall()
-                except Exception:  # noqa: BLE001 - DDL has no result set
-                    return []
-            if params:
-                sql = sql.replace("%", "%%").replace("?", "%s")
-            with self._raw.cursor() as cur:
-                cur.execute(sql, params)
-                if cur.description is None:
-                    return []
-                return cur.fetchall()
+            return self.dialect.execute(self._raw, sql, params)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Database]:
@@ -73,17 +64,8 @@ class Database:
                 raise RuntimeError("nested transactions are not supported")
             self._in_transaction = True
             try:
-                if self.kind == "duckdb":
-                    self._raw.execute("BEGIN TRANSACTION")
-                    try:
-                        yield self
-                    except BaseException:
-                        self._raw.execute("ROLLBACK")
-                        raise
-                    self._raw.execute("COMMIT")
-                else:
-                    with self._raw.transaction():
-                        yield self
+                with self.dialect.transaction(self._raw):
+                    yield self
             finally:
                 self._in_transaction = False
 
@@ -110,11 +92,7 @@ class Database:
         return int(self.execute(f"SELECT COUNT(*) FROM {table}")[0][0])
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ibis.disconnect()
-        if self.kind == "postgres":
-            with contextlib.suppress(Exception):
-                self._raw.close()
+        self.dialect.close(self.ibis, self._raw)
 
     def __enter__(self) -> Database:
         return self
@@ -141,6 +119,11 @@ def open_database(url: str, *, create: bool = True, memory_limit: str | None = N
     ``url`` is ``postgresql://user@host:port/db[?options=-csearch_path%3Dschema]`` or a DuckDB file
     path (``duckdb:///abs/path``, ``./parity-data/parity.duckdb`` or ``:memory:``).
     """
+    if str(url).startswith("spark:"):
+        # Read-only: an extract folder or catalog schema on a Spark session (parity.db.spark).
+        from parity.db.spark import open_spark
+
+        return open_spark(url)
     if _is_postgres(url):
         return _open_postgres(url, create)
     path = _duckdb_path(url)
@@ -156,7 +139,7 @@ def open_database(url: str, *, create: bool = True, memory_limit: str | None = N
     raw = backend.con
     if memory_limit:
         raw.execute(f"SET memory_limit = '{memory_limit}'")
-    db = Database(url, "duckdb", backend, raw)
+    db = Database(url, DUCKDB, backend, raw)
     if create:
         db.ensure_schema()
     return db
@@ -191,7 +174,7 @@ def _open_postgres(url: str, create: bool) -> Database:
             backend.raw_sql(f'SET search_path TO "{schema}"')
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
-    db = Database(url, "postgres", backend, raw)
+    db = Database(url, POSTGRES, backend, raw)
     if create:
         db.ensure_schema()
     return db

@@ -1,4 +1,8 @@
-"""The Ibis engine: runs measures inside DuckDB or PostgreSQL with one set of Ibis expressions.
+"""The Ibis engine: runs measures inside DuckDB, PostgreSQL or Spark with one set of Ibis expressions.
+
+The engine receives an Ibis connection and its dialect (``parity.db.dialect``); what differs between
+backends (planner settings, how an intermediate table is kept, whether to watch for new data) is the
+dialect's, never a branch here.
 
 How a run works (Parity rules v1, shared/docs/product.md "Counting rules"):
 
@@ -44,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 from ibis import _
 
-from parity.db.connection import Database
+from parity.db.dialect import Dialect
 from parity.engine.base import LEVELS, aggregate_columns, normalise_aggregate, normalise_status
 from parity.engine.ibis_plan import CodesFor, FeaturePlan, build_plan
 from parity.engine.levels import describe, level_code, organisation_names
@@ -73,6 +77,12 @@ def _engine_call(method: Callable) -> Callable:
     return call
 
 
+@ibis.udf.agg.builtin
+def bit_or(mask: int) -> int:  # type: ignore[empty-body]
+    """SQL's ``bit_or`` aggregate, spelled the same in DuckDB, PostgreSQL and Spark SQL (Ibis 12's
+    PySpark compiler has no rule for its own ``bit_or``)."""
+
+
 def _day(d: date) -> ir.DateScalar:
     return ibis.literal(d, type="date")
 
@@ -87,29 +97,34 @@ def _count(expr: Any) -> Any:
 
 
 class IbisEngine:
-    """Runs measures on the database behind ``db`` (DuckDB or PostgreSQL).
+    """Runs measures on the Ibis connection ``con`` with its ``dialect`` (DuckDB, PostgreSQL or
+    Spark). ``IbisEngine(db)`` with an application ``Database`` uses its connection and dialect.
 
     The engine keeps, per measure, temporary tables of the relevant events and the counts per
     practice of each reporting date it has aggregated. Both are dropped when the row count of
     events, medications, registrations, patients or loads changes (checked on every call); after
-    any other change to the data call ``clear_cache``, or use a new engine.
+    any other change to the data call ``clear_cache``, or use a new engine. (A dialect that
+    reads one snapshot, Spark's, is not watched.)
     """
 
     name = "ibis"
 
-    def __init__(self, db: Database, *, codes_for: CodesFor | None = None) -> None:
-        self.db = db
+    def __init__(self, con: Any, dialect: Dialect | None = None, *, codes_for: CodesFor | None = None) -> None:
+        if dialect is None:  # an application Database: only its Ibis connection and dialect are used
+            con, dialect = con.ibis, con.dialect
+        self.con = con
+        self.dialect = dialect
         self._codes_for = codes_for
         self._plans: dict[Measure, FeaturePlan] = {}
         self._tables: dict[tuple, str] = {}
         self._version: tuple[int, ...] | None = None
         self._counts: dict[tuple[Measure, date], pd.DataFrame] = {}
         self._depth = 0
-        orphans = _ORPHANS.setdefault(id(db.ibis), [])
+        orphans = _ORPHANS.setdefault(id(con), [])
         weakref.finalize(self, _forget, orphans, self._tables)
 
     def __repr__(self) -> str:
-        return f"IbisEngine(kind={self.db.kind!r})"
+        return f"IbisEngine(kind={self.dialect.name!r})"
 
     # -- public API --------------------------------------------------------------------------
     @_engine_call
@@ -181,30 +196,26 @@ class IbisEngine:
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[None]:
-        """Around one public call. On PostgreSQL: one transaction on the Ibis connection with
-        planner settings for analytic queries (``SET LOCAL``, so nothing outlives the call):
-        no JIT, which spends seconds compiling these wide expressions, and server-side cursors
-        (Ibis fetches through one) planned for all rows rather than the first tenth."""
-        if self.db.kind != "postgres" or self._depth:
+        """Around one public call: the dialect's engine session (on PostgreSQL one transaction on the
+        Ibis connection with planner settings for analytic queries, ``SET LOCAL``, so nothing
+        outlives the call). Nested calls join the outer one."""
+        if self._depth:
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
             return
-        con = self.db.ibis.con
         self._depth += 1
         try:
-            with con.transaction():
-                with con.cursor() as cur:
-                    cur.execute("SET LOCAL jit = off")
-                    cur.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+            with self.dialect.engine_session(self.con):
                 yield
         except BaseException:
-            # Temporary tables created in the failed transaction are gone with it.
-            self._tables.clear()
-            self._counts.clear()
-            self._version = None
+            if self.dialect.engine_transaction:
+                # Temporary tables created in a failed transaction are gone with it.
+                self._tables.clear()
+                self._counts.clear()
+                self._version = None
             raise
         finally:
             self._depth -= 1
@@ -219,10 +230,12 @@ class IbisEngine:
 
     # -- caching -----------------------------------------------------------------------------
     def _sync(self) -> None:
-        orphans = _ORPHANS.get(id(self.db.ibis), [])
+        orphans = _ORPHANS.get(id(self.con), [])
         while orphans:
             self._drop(orphans.pop())
-        version = tuple(self.db.count(t) for t in _WATCHED)
+        if not self.dialect.watch_row_counts:
+            return
+        version = tuple(_row_count(self.con, t) for t in _WATCHED)
         if version != self._version:
             self.clear_cache()
             self._version = version
@@ -242,14 +255,9 @@ class IbisEngine:
         name = self._tables.get(key)
         if name is None:
             name = _temp_name()
-            self.db.ibis.create_table(name, build(), temp=True)
-            if self.db.kind == "postgres":
-                # Autovacuum never analyses temporary tables; without statistics the planner
-                # guesses a few rows and picks nested loops over hundreds of thousands.
-                with self.db.ibis.raw_sql(f'ANALYZE "{name}"'):
-                    pass
+            self.dialect.materialise(self.con, name, build())
             self._tables[key] = name
-        return self.db.ibis.table(name)
+        return self.con.table(name)
 
     def _dates(self, plan: FeaturePlan) -> ir.Table:
         """The measure's events cut to one row per patient and day: ``nhs_number, date`` and
@@ -262,10 +270,10 @@ class IbisEngine:
         def build() -> ir.Table:
             masks = plan.code_masks()
             mapping = ibis.memtable(pa.table({c: pa.array(v, pa.int64()) for c, v in masks.items()}))
-            ev = self.db.ibis.table("events")
+            ev = self.con.table("events")
             joined = ev.join(mapping, ev.snomed_code == mapping.code)
             bits = {
-                f"m{w}": (_[f"m{w}"] | ibis.ifelse(_.value.notnull(), _[f"v{w}"], 0)).bit_or()
+                f"m{w}": bit_or(_[f"m{w}"] | ibis.ifelse(_.value.notnull(), _[f"v{w}"], 0))
                 for w in range(plan.mask_words)
             }
             return joined.group_by("nhs_number", "date").aggregate(**bits)
@@ -281,7 +289,7 @@ class IbisEngine:
             mapping = ibis.memtable(
                 pa.table({"code": pa.array(codes, pa.int64()), "feature": pa.array(feats, pa.int32())})
             )
-            ev = self.db.ibis.table("events")
+            ev = self.con.table("events")
             ev = ev.filter(ev.value.notnull())
             return (
                 ev.join(mapping, ev.snomed_code == mapping.code)
@@ -297,7 +305,7 @@ class IbisEngine:
         prefixes = tuple(plan.med_prefixes)
 
         def build() -> ir.Table:
-            med = self.db.ibis.table("medications")
+            med = self.con.table("medications")
             bits = [ibis.ifelse(_bnf_starts(med.bnf_code, p), 1 << i, 0) for i, p in enumerate(prefixes)]
             mask = bits[0]
             for bit in bits[1:]:
@@ -306,16 +314,13 @@ class IbisEngine:
                 med.filter(ibis.or_(*[_bnf_starts(med.bnf_code, p) for p in prefixes]))
                 .select("nhs_number", "date", m=mask.cast("int64"))
                 .group_by("nhs_number", "date")
-                .aggregate(m=_.m.bit_or())
+                .aggregate(m=bit_or(_.m))
             )
 
         return self._cached(("medications", prefixes), build)
 
     def _drop(self, name: str) -> None:
-        try:
-            self.db.ibis.drop_table(name, force=True)
-        except Exception:  # noqa: BLE001 - a temp table may already be gone with its session
-            pass
+        self.dialect.release(self.con, name)
 
     # -- per-patient status ------------------------------------------------------------------
     def _latest(self, plan: FeaturePlan, as_of: date) -> ir.Table:
@@ -341,7 +346,7 @@ class IbisEngine:
     ) -> ir.Table:
         """One row per patient in scope on ``as_of`` with the contract's status columns
         (without the ``_value`` columns unless ``values``)."""
-        con = self.db.ibis
+        con = self.con
         day = _day(as_of)
         d_diag, d_rem = f"_d{plan.register_diagnosis}", f"_d{plan.register_remission}"
         people = latest.filter(_[d_diag].notnull() | _[d_rem].notnull())
@@ -494,7 +499,7 @@ class IbisEngine:
 
     def _practice_rows(self, structure: str) -> list[dict[str, Any]]:
         """The ``practices`` rows of ``structure``, in table order."""
-        t = self.db.ibis.table("practices")
+        t = self.con.table("practices")
         df = _frame(t.filter(t.structure == structure))
         return [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in df.to_dict("records")]
 
@@ -568,6 +573,11 @@ def _frame(expr: ir.Table) -> pd.DataFrame:
 def _check_level(level: str) -> None:
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
+
+
+def _row_count(con: Any, table: str) -> int:
+    """Rows in ``table`` (SQL databases answer from metadata or one fast scan)."""
+    return int(con.table(table).count().to_pyarrow().as_py())
 
 
 def _temp_name() -> str:

@@ -1,0 +1,234 @@
+"""What differs between the backends Parity runs on, as data: one ``Dialect`` object per backend.
+
+Feature code and the engine ask the dialect (``db.dialect``) instead of branching on the backend's
+name, so adding a backend means adding a dialect here, not editing every module that stores or
+queries something. A dialect holds:
+
+- capabilities: transactions, a lock shared by several processes, append-only triggers, whether the
+  engine must watch row counts to notice new data;
+- types: the column type of a byte string (``blob_type``);
+- behaviour that cannot be a constant: running one SQL statement through the DBAPI connection, a
+  transaction, bulk inserts, append-only protection, the engine's planner settings, and how the
+  engine keeps an intermediate result (a temporary table, or on Spark a cached view).
+
+The Spark dialect lives in ``parity.db.spark`` (PySpark is an optional extra).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from parity.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+
+    from parity.db.connection import Database
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One backend's differences. Subclasses override the methods; the fields are plain data."""
+
+    name: str
+    #: column type of a byte string (PDF letters, cached result frames)
+    blob_type: str = "BLOB"
+    #: all-or-nothing writes (``Database.transaction``)
+    transactions: bool = True
+    #: a lock held by a transaction that other *processes* wait for (``parity.db.locks``)
+    cross_process_locks: bool = False
+    #: the database itself refuses UPDATE/DELETE/TRUNCATE on append-only tables
+    append_only_triggers: bool = False
+    #: the engine re-counts the extract tables on every call to notice a load (cheap on SQL
+    #: databases; on Spark each count is a job, and a run reads one snapshot)
+    watch_row_counts: bool = True
+    #: the engine's intermediate tables need ``ANALYZE`` before the planner can use them well
+    analyze_temp_tables: bool = False
+    #: statements run at the start of each engine call, inside one transaction (``SET LOCAL …``)
+    engine_settings: tuple[str, ...] = ()
+    #: each engine call is one transaction, so a failed call loses the temporary tables it made
+    engine_transaction: bool = False
+    #: the web app, users, audit, care and messaging need a writable transactional database
+    serves_web_app: bool = True
+
+    # -- raw SQL through the DBAPI connection ---------------------------------------------------
+    def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
+        """Run one statement and return its rows (``?`` placeholders)."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def transaction(self, raw: Any) -> Iterator[None]:
+        """Commit if the block succeeds, roll back on any exception."""
+        raise ConfigurationError(f"{self.name} has no transactions")
+        yield  # pragma: no cover
+
+    def close(self, con: Any, raw: Any) -> None:
+        """Disconnect the Ibis backend (and the DBAPI connection when the backend does not own it)."""
+        with contextlib.suppress(Exception):
+            con.disconnect()
+
+    # -- writes ----------------------------------------------------------------------------------
+    def insert_arrow(self, db: Database, table: str, data: pa.Table, columns: Sequence[str]) -> None:
+        """Append ``data`` (already reduced to ``columns``) to ``table``."""
+        raise ConfigurationError(f"{self.name} does not store Parity tables")
+
+    def protect(self, db: Database, table: str) -> None:
+        """Make ``table`` append-only in the database itself, where the backend can (idempotent).
+        Without triggers, append-only rests on the API having no update or delete function."""
+
+    def lock(self, db: Database, key: int) -> None:
+        """Inside a transaction, wait for the cross-process lock ``key`` (no-op without one)."""
+
+    # -- the engine ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def engine_session(self, con: Any) -> Iterator[None]:
+        """Around one engine call: ``engine_settings`` in one transaction on the Ibis connection."""
+        yield
+
+    def materialise(self, con: Any, name: str, expr: ir.Table) -> None:
+        """Keep ``expr``'s rows as the table ``name`` for the rest of the session."""
+        con.create_table(name, expr, temp=True)
+        if self.analyze_temp_tables:
+            with con.raw_sql(f'ANALYZE "{name}"'):
+                pass
+
+    def release(self, con: Any, name: str) -> None:
+        """Drop what ``materialise`` made (quietly: it may be gone with its session)."""
+        with contextlib.suppress(Exception):
+            con.drop_table(name, force=True)
+
+
+def check_table_name(table: str) -> str:
+    """``table`` if it is a plain lower-case SQL name (names come from code, never from input)."""
+    if not _NAME.match(table):
+        raise ValueError(f"not a table name: {table!r}")
+    return table
+
+
+@dataclass(frozen=True)
+class DuckDBDialect(Dialect):
+    """DuckDB: embedded, one writing process, no triggers."""
+
+    name: str = "duckdb"
+    blob_type: str = "BLOB"
+
+    def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
+        cur = raw.execute(sql, params or [])
+        try:
+            return cur.fetchall()
+        except Exception:  # noqa: BLE001 - DDL has no result set
+            return []
+
+    @contextlib.contextmanager
+    def transaction(self, raw: Any) -> Iterator[None]:
+        raw.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
+
+    def insert_arrow(self, db: Database, table: str, data: pa.Table, columns: Sequence[str]) -> None:
+        # DuckDB scans a registered Arrow table in place: no copy, no row loop.
+        view = f"_parity_insert_{table}"
+        col_sql = ", ".join(columns)
+        db.raw.register(view, data)
+        try:
+            db.raw.execute(f"INSERT INTO {table} ({col_sql}) SELECT {col_sql} FROM {view}")
+        finally:
+            db.raw.unregister(view)
+
+
+_PG_APPEND_ONLY_FUNCTION = """CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION '{table} is append-only' USING ERRCODE = 'insufficient_privilege';
+END;
+$fn$"""
+
+
+@dataclass(frozen=True)
+class PostgresDialect(Dialect):
+    """PostgreSQL: several server processes, advisory locks, triggers, a cost-based planner."""
+
+    name: str = "postgres"
+    blob_type: str = "BYTEA"
+    cross_process_locks: bool = True
+    append_only_triggers: bool = True
+    # Autovacuum never analyses temporary tables; without statistics the planner guesses a few
+    # rows and picks nested loops over hundreds of thousands.
+    analyze_temp_tables: bool = True
+    # No JIT, which spends seconds compiling the engine's wide expressions; server-side cursors
+    # (Ibis fetches through one) planned for all rows rather than the first tenth.
+    engine_settings: tuple[str, ...] = ("SET LOCAL jit = off", "SET LOCAL cursor_tuple_fraction = 1.0")
+    engine_transaction: bool = True
+
+    def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
+        if params:
+            sql = sql.replace("%", "%%").replace("?", "%s")
+        with raw.cursor() as cur:
+            cur.execute(sql, params)
+            if cur.description is None:
+                return []
+            return cur.fetchall()
+
+    @contextlib.contextmanager
+    def transaction(self, raw: Any) -> Iterator[None]:
+        with raw.transaction():
+            yield
+
+    def close(self, con: Any, raw: Any) -> None:
+        super().close(con, raw)
+        with contextlib.suppress(Exception):
+            raw.close()
+
+    def insert_arrow(self, db: Database, table: str, data: pa.Table, columns: Sequence[str]) -> None:
+        # COPY in text form through psycopg, batch by batch.
+        col_sql = ", ".join(columns)
+        with db.raw.cursor() as cur, cur.copy(f"COPY {table} ({col_sql}) FROM STDIN") as copy:
+            for batch in data.to_batches(max_chunksize=100_000):
+                cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+                for row in zip(*cols, strict=True):
+                    copy.write_row(row)
+
+    def protect(self, db: Database, table: str) -> None:
+        check_table_name(table)
+        function = f"parity_{table}_append_only"
+        db.execute(_PG_APPEND_ONLY_FUNCTION.format(function=function, table=table))
+        # Looked up rather than CREATE OR REPLACE TRIGGER (PostgreSQL 14+) or DROP IF EXISTS (which
+        # would leave a moment without the trigger and emits notices).
+        existing = {row[0] for row in db.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(?) AND NOT tgisinternal", [table])}
+        triggers = {
+            f"{table}_no_update_delete": f"BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW",
+            f"{table}_no_truncate": f"BEFORE TRUNCATE ON {table} FOR EACH STATEMENT",
+        }
+        for name, when in triggers.items():
+            if name not in existing:
+                db.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION {function}()")
+
+    def lock(self, db: Database, key: int) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(?)", [key])
+
+    @contextlib.contextmanager
+    def engine_session(self, con: Any) -> Iterator[None]:
+        # One transaction on the Ibis connection, so SET LOCAL outlives nothing.
+        with con.con.transaction():
+            with con.con.cursor() as cur:
+                for sql in self.engine_settings:
+                    cur.execute(sql)
+            yield
+
+
+DUCKDB = DuckDBDialect()
+POSTGRES = PostgresDialect()
+#: The dialects of the databases Parity stores its tables in, by name (Spark's is ``parity.db.spark.SPARK``).
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, POSTGRES)}

@@ -1,0 +1,211 @@
+"""Spark: the engine where an ICB or national data platform keeps its data (M11).
+
+``open_database("spark:PATH")`` reads a canonical extract folder (Parquet or CSV);
+``open_database("spark:CATALOG.SCHEMA")`` (or ``spark:SCHEMA``) reads the tables ``patients``,
+``registrations``, ``events`` and ``medications`` from the session's catalog. Either way the
+extract is validated on Spark (``parity.ingest.spark``) and exposed to the engine as temporary views
+of the canonical types with those names, plus ``practices`` (the organisation structures shipped with
+Parity). Nothing is written unless asked (``write_table``).
+
+The session is the active one when there is one (a Databricks job or notebook), otherwise a new
+one on ``PARITY_SPARK_MASTER`` or ``local[2]``. Settings verified on this platform
+(shared/docs/dependencies.md item 2 and pitfall 9): bind to 127.0.0.1 (``SPARK_LOCAL_IP``), no UI,
+two shuffle partitions (the default 200 makes each small job 200 tasks), UTC session time zone,
+Arrow transfers to pandas.
+
+PySpark is the optional extra ``parity[spark]``; importing this module does not need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from parity.db.connection import Database
+from parity.db.dialect import Dialect, check_table_name
+from parity.db.schema import TABLES
+from parity.errors import ConfigurationError, DatabaseError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+
+PREFIX = "spark:"
+DEFAULT_MASTER = "local[2]"
+#: Session settings for a session Parity starts itself (an active session is used as it is,
+#: apart from the time zone, which Ibis sets to UTC on every connection).
+SESSION_CONF: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+_SQL_TYPES = {"VARCHAR": "STRING", "DATE": "DATE", "BIGINT": "BIGINT", "SMALLINT": "SMALLINT",
+              "DOUBLE PRECISION": "DOUBLE", "TIMESTAMP": "TIMESTAMP"}
+_CATALOG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+_session_lock = threading.Lock()
+
+
+def is_spark_url(url: str) -> bool:
+    return url.startswith(PREFIX)
+
+
+def spark_session(master: str | None = None) -> Any:
+    """The active Spark session, or a new one on ``master`` (default ``PARITY_SPARK_MASTER`` or
+    ``local[2]``) with ``SESSION_CONF``."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ConfigurationError("Spark needs the optional extra: pip install 'parity[spark]' (and Java 17)") from exc
+    with _session_lock:
+        active = SparkSession.getActiveSession()
+        if active is not None and master is None:
+            return active
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = SparkSession.builder.master(master or os.environ.get("PARITY_SPARK_MASTER") or DEFAULT_MASTER)
+        builder = builder.appName("parity")
+        for key, value in SESSION_CONF.items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # py4j/Java start-up errors: name the type, never the environment
+            raise DatabaseError(f"cannot start Spark: {type(exc).__name__} (is Java 17 installed?)") from exc
+        session.sparkContext.setLogLevel("ERROR")
+        return session
+
+
+@dataclass(frozen=True)
+class SparkDialect(Dialect):
+    """Spark: reads and computes; no transactions, no locks, no Parity tables of its own."""
+
+    name: str = "spark"
+    blob_type: str = "BINARY"
+    transactions: bool = False
+    watch_row_counts: bool = False
+    serves_web_app: bool = False
+
+    def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
+        if params:
+            raise ConfigurationError("parameters are not supported on Spark")
+        return [tuple(row) for row in raw.sql(sql).collect()]
+
+    def close(self, con: Any, raw: Any) -> None:
+        # The session belongs to the process (or the platform's job): never stop it here.
+        return None
+
+    def materialise(self, con: Any, name: str, expr: ir.Table) -> None:
+        # A temporary view cached eagerly (CACHE TABLE runs one job): later queries read memory.
+        con.create_view(name, expr, overwrite=True)
+        con.raw_sql(f"CACHE TABLE `{name}`")
+
+    def release(self, con: Any, name: str) -> None:
+        with contextlib.suppress(Exception):
+            con.raw_sql(f"UNCACHE TABLE IF EXISTS `{name}`")
+            con.raw_sql(f"DROP VIEW IF EXISTS `{name}`")
+
+
+SPARK = SparkDialect()
+
+
+def open_spark(url: str, *, session: Any = None, validate: bool = True) -> Database:
+    """A read-only ``Database`` over an extract folder or catalog schema on Spark (see module doc)."""
+    import ibis
+
+    target = url[len(PREFIX):] if is_spark_url(url) else url
+    if not target:
+        raise ConfigurationError("spark: needs a folder or CATALOG.SCHEMA, e.g. spark:./extract")
+    session = session or spark_session()
+    con = ibis.pyspark.connect(session)
+    db = Database(url, SPARK, con, session)
+    path = Path(target)
+    if path.is_dir():
+        from parity.ingest.spark import read_folder
+
+        frames = read_folder(session, path, validate=validate)
+    elif "/" in target or not _CATALOG_NAME.match(target):
+        raise ConfigurationError(f"{target} is neither a folder nor a CATALOG.SCHEMA name")
+    else:
+        from parity.ingest.spark import read_catalog
+
+        frames = read_catalog(session, target, validate=validate)
+    for name, frame in frames.items():
+        frame.createOrReplaceTempView(name)
+    register_practices(db)
+    return db
+
+
+def register_practices(db: Database) -> None:
+    """The ``practices`` view: every organisation structure shipped with Parity."""
+    from parity.orgs.store import practices_arrow
+
+    replace_tables(db, {"practices": practices_arrow()})
+
+
+def replace_tables(db: Database, tables: Mapping[str, pa.Table]) -> None:
+    """Make each Arrow table the temporary view of that name (Parity tables' columns and types).
+
+    Used for the organisation structures and by tests, which give every dataset its own views."""
+    session = db.raw
+    for name, data in tables.items():
+        check_table_name(name)
+        session.createDataFrame(_with_schema(name, data)).createOrReplaceTempView(name)
+
+
+def _with_schema(name: str, data: pa.Table) -> Any:
+    from parity.db.bulk import arrow_schema
+
+    schema = arrow_schema(name)
+    return data.select(schema.names).cast(schema) if data.num_rows else schema.empty_table()
+
+
+def canonical_select(table: str, available: Sequence[str], *,
+                     typed: Mapping[str, str] | None = None) -> list[str]:
+    """Spark SQL select expressions giving ``table``'s columns in Parity's types (absent optional ones NULL).
+    ``typed`` maps a column to the expression that converts it (default ``CAST(col AS type)``)."""
+    parts = []
+    for col in TABLES[table].columns:
+        spark_type = _SQL_TYPES[col.sql_type.split("(")[0]]
+        if typed and col.name in typed:
+            expr = typed[col.name]
+        elif col.name in available:
+            expr = f"CAST(`{col.name}` AS {spark_type})"
+        else:
+            expr = f"CAST(NULL AS {spark_type})"
+        parts.append(f"{expr} AS `{col.name}`")
+    return parts
+
+
+def write_table(db: Database, name: str, frame: Any, *, overwrite: bool = True) -> str:
+    """Write a pandas frame back to the session's catalog as table ``name`` (``[CATALOG.]SCHEMA.TABLE``
+    or a bare name in the current schema), for the platform's own dashboards. Returns the name."""
+    if not _CATALOG_NAME.match(name):
+        raise ConfigurationError(f"--write-table needs a table name like SCHEMA.TABLE, not {name!r}")
+    import pyarrow as pa
+
+    data = pa.Table.from_pandas(frame, preserve_index=False)
+    df = db.raw.createDataFrame(data)
+    df.write.mode("overwrite" if overwrite else "errorifexists").format("parquet").saveAsTable(name)
+    return name
+
+
+@contextlib.contextmanager
+def local_session() -> Iterator[Any]:
+    """A session for scripts and benchmarks that stops it afterwards (tests keep one per run)."""
+    session = spark_session()
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+__all__ = ["SPARK", "SparkDialect", "canonical_select", "is_spark_url", "open_spark",
+           "register_practices", "replace_tables", "spark_session", "write_table"]
