@@ -355,7 +355,7 @@ def build_send_document(letter: Letter, *, message_id: str, sender_mailbox: str,
                 "sender": {"reference": u["header-org"]},
                 "timestamp": at.isoformat(timespec="seconds"),
                 "source": {"endpoint": sender_mailbox},
-                "focus": {"reference": u["document"]},
+                "focus": [{"reference": u["document"]}],  # STU3 MessageHeader.focus is 0..*
             }},
             {"fullUrl": u["header-org"], "resource": _org(
                 letter.trust_code, "https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-ITK-Header-Organization-1")},
@@ -429,7 +429,9 @@ def parse_send_document(payload: bytes | str, *, today: date | None = None) -> R
         problems.append(_problem("entry[0].resource.event",
                                  f"must be {EVENT_SEND_DOCUMENT} (GP Connect Send Document)"))
     refs = _by_ref(bundle)
-    document = refs.get(str((header.get("focus") or {}).get("reference")), {})
+    focus = header.get("focus")
+    focus = (focus or [{}])[0] if isinstance(focus, list) else (focus or {})
+    document = refs.get(str(focus.get("reference") if isinstance(focus, dict) else None), {})
     if document.get("resourceType") != "Bundle":
         raise ItkError(problems + [_problem("entry[0].resource.focus", "must refer to the document Bundle")])
     inner = _by_ref(document)
