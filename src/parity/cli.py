@@ -26,7 +26,7 @@ from parity.reports.assessments_cli import assessments_app
 from parity.reports.inequalities_cli import inequalities_command
 from parity.reports.programme_cli import programme_app, trajectory_command
 from parity.reports.published_cli import published_app
-from parity.settings import DEFAULT_DATA_DIR, SECRET_KEY_FILE, Settings
+from parity.settings import DEFAULT_DATA_DIR, Settings
 
 if TYPE_CHECKING:
     from parity.db import Database
@@ -106,6 +106,8 @@ def load(
     append: Annotated[bool, typer.Option(help="Add to the stored data instead of replacing it")] = False,
     precompute: Annotated[bool, typer.Option(help="Refresh the dashboard's precomputed results after loading")]
     = True,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Allow a replace load without patients "
+                                                                   "(it empties the database)")] = False,
 ) -> None:
     """Validate a canonical extract and load it, all or nothing; then refresh precomputed results."""
     from parity.db import open_database
@@ -115,7 +117,8 @@ def load(
     if not folder.is_dir():
         raise ConfigurationError(f"{folder} is not a folder")
     with open_database(settings.database_url) as db:
-        result = load_extract(db, folder, mode="append" if append else "replace", progress=sys.stderr.isatty())
+        result = load_extract(db, folder, mode="append" if append else "replace", progress=sys.stderr.isatty(),
+                              allow_empty=allow_empty)
         if precompute:
             _refresh(db, settings, _as_of(None))
     counts = ", ".join(f"{n:,} {t}" for t, n in result.counts.items())
@@ -244,19 +247,22 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from parity.db import open_database
+    from parity.db.url import parse_database_url
     from parity.web import create_app
 
-    on_postgres = settings.database_url.startswith("postgres")
-    key_dir = DEFAULT_DATA_DIR if on_postgres else Path(settings.database_url).parent
-    settings = settings.with_secret_key(key_dir / SECRET_KEY_FILE)
-    if not on_postgres:
+    # The session key lives in the data directory (beside a DuckDB file), mode 0600 (issue 12 finding 10).
+    settings = settings.with_secret_key()
+    if parse_database_url(settings.database_url).kind == "duckdb":
         # Fail with a clear message before uvicorn starts, rather than inside its lifespan.
         open_database(settings.database_url, create=False).close()
     app_ = create_app(settings)
     typer.echo(f"Parity is serving on http://{host}:{port}/  (Ctrl+C to stop)")
     # access_log=False: uvicorn's access log prints full URLs, and a URL can hold an NHS number
-    # (/patients/{nhs_number}); parity.web logs route templates instead.
-    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning")
+    # (/patients/{nhs_number}); parity.web logs route templates instead. Forwarded headers are
+    # believed only from PARITY_TRUSTED_PROXIES (uvicorn trusts 127.0.0.1 by default: issue 12 finding 6).
+    trusted = ",".join(settings.trusted_proxies)
+    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning",
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
 
 
 # `parity recall|contact|followup|referral …`, `parity worklist`, `parity passport` (parity.care.cli),
@@ -269,6 +275,15 @@ app.add_typer(assessments_app, name="assessments")
 app.add_typer(published_app, name="published")
 app.add_typer(programme_app, name="programme")
 app.command("trajectory")(trajectory_command)  # the form the programme team asked for (issue 6)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """A command-line mistake (Click's ``ClickException``, whichever Click: typer 0.2x ships its own
+    copy as ``typer._click``, so ``click.ClickException`` alone misses it; issue 12 finding 10)."""
+    import click
+
+    return isinstance(exc, click.ClickException) or any(
+        cls.__name__ == "ClickException" and hasattr(exc, "show") for cls in type(exc).__mro__)
 
 
 def main() -> None:
@@ -292,11 +307,9 @@ def main() -> None:
         typer.echo("aborted", err=True)
         raise SystemExit(130) from None
     except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback, never data
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
+        if _is_usage_error(exc):  # an unknown command or option: usage and the reason, exit 2
+            exc.show()  # type: ignore[attr-defined]
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
         if os.environ.get("PARITY_DEBUG") == "1":
             raise
         typer.echo(f"error: unexpected {type(exc).__name__}; rerun with PARITY_DEBUG=1 for details", err=True)
