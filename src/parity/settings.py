@@ -21,7 +21,8 @@ MIN_SECRET_LENGTH = 32
 class Settings:
     """Runtime settings.
 
-    ``database_url``: ``postgresql://…`` or a DuckDB path / ``duckdb:///path`` / ``duckdb://:memory:``.
+    ``database_url``: ``postgresql://…`` or a DuckDB file path / ``duckdb:///relative`` / ``duckdb:////absolute``
+    / ``:memory:`` (``parity.db.url``).
     ``suppress_below``/``round_to``: disclosure control for published outputs (counts 1..suppress_below-1
     are suppressed, the rest rounded to the nearest ``round_to``).
     ``secret_key``: signs session cookies (``PARITY_SECRET_KEY``; see ``with_secret_key``).
@@ -32,6 +33,8 @@ class Settings:
     ``synthetic``: show the "synthetic data only" banner (``PARITY_SYNTHETIC=1``; the demo sets it).
     ``mesh_config``: path of the MESH configuration file (``PARITY_MESH_CONFIG``); None: no MESH.
     ``mesh_poll_seconds``: how often ``parity serve``'s MESH worker sends and polls (``PARITY_MESH_POLL_SECONDS``).
+    ``trusted_proxies``: addresses of reverse proxies whose ``X-Forwarded-For``/``-Proto`` headers are
+    believed (``PARITY_TRUSTED_PROXIES``, comma-separated; default none: the headers are ignored).
     """
 
     database_url: str
@@ -45,6 +48,8 @@ class Settings:
     today: date | None = None
     mesh_config: str | None = None
     mesh_poll_seconds: int = 60
+    trusted_proxies: tuple[str, ...] = ()
+    data_dir: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, database: str | None = None) -> Settings:
@@ -62,24 +67,57 @@ class Settings:
             today=_day(env, "PARITY_TODAY"),
             mesh_config=env.get("PARITY_MESH_CONFIG") or None,
             mesh_poll_seconds=_int(env, "PARITY_MESH_POLL_SECONDS", 60),
+            trusted_proxies=tuple(p.strip() for p in env.get("PARITY_TRUSTED_PROXIES", "").split(",") if p.strip()),
+            data_dir=env.get("PARITY_DATA_DIR") or None,
         )
 
-    def with_secret_key(self, key_file: Path) -> Settings:
+    def secrets_dir(self) -> Path | None:
+        """Where keys that must not live in the database are kept (mode 0600 files): beside a DuckDB
+        file, else ``PARITY_DATA_DIR`` (default ``./parity-data``); None for an in-memory database.
+        The URL is parsed by ``parity.db.url`` (one parser for every use, issue 12 finding 10)."""
+        from parity.db.url import parse_database_url
+
+        return parse_database_url(self.database_url).data_dir(data_dir_from_env(self.data_dir))
+
+    def with_secret_key(self, key_file: Path | None = None) -> Settings:
         """These settings with a session-signing key: ``PARITY_SECRET_KEY`` if set, else the key in
-        ``key_file``, created (random, mode 0600) on first use so a single server keeps its sessions
-        across restarts. A key shorter than 32 characters is refused."""
+        ``key_file`` (default ``secret.key`` in ``secrets_dir()``), created (random, mode 0600) on first
+        use so a single server keeps its sessions across restarts. A key shorter than 32 characters is
+        refused."""
         key = self.secret_key
         if key is None:
-            if key_file.exists():
-                key = key_file.read_text().strip()
+            if key_file is None:
+                folder = self.secrets_dir()
+                key = secrets.token_urlsafe(48) if folder is None else read_or_create_secret(folder / SECRET_KEY_FILE)
             else:
-                key_file.parent.mkdir(parents=True, exist_ok=True)
-                key = secrets.token_urlsafe(48)
-                key_file.touch(mode=0o600)
-                key_file.write_text(key)
+                key = read_or_create_secret(key_file)
         if len(key) < MIN_SECRET_LENGTH:
             raise ConfigurationError(f"the session secret key must be at least {MIN_SECRET_LENGTH} characters")
         return replace(self, secret_key=key)
+
+
+def data_dir_from_env(value: str | None = None) -> Path:
+    """``PARITY_DATA_DIR`` (or ``value``), default ``./parity-data``."""
+    raw = value or os.environ.get("PARITY_DATA_DIR") or ""
+    return Path(raw) if raw else DEFAULT_DATA_DIR
+
+
+def read_or_create_secret(path: Path) -> str:
+    """The secret in ``path``, created on first use (random, 64 characters) with mode 0600.
+
+    Created with ``O_EXCL`` so two processes starting together cannot both write one; an existing
+    file readable by others is tightened to 0600 (a key readable by every local user is no secret).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

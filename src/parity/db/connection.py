@@ -10,18 +10,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import ibis
 
 from parity.db.dialect import DIALECTS, DUCKDB, POSTGRES, Dialect
 from parity.db.schema import TABLES
+from parity.db.url import MEMORY, DatabaseURL, parse_database_url
 from parity.errors import DatabaseError
-
-
-def _is_postgres(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
 
 
 class Database:
@@ -104,63 +100,66 @@ class Database:
         return f"Database(kind={self.kind!r})"
 
 
-def _duckdb_path(url: str) -> str:
-    if url.startswith("duckdb://"):
-        url = url[len("duckdb://"):]
-        if url.startswith("/") and not url.startswith("//"):
-            pass
-        url = url.lstrip("/") if url.startswith("//") else url
-    return url or ":memory:"
-
-
 def open_database(url: str, *, create: bool = True, memory_limit: str | None = None) -> Database:
     """Open (and by default create) the Parity database at ``url``.
 
-    ``url`` is ``postgresql://user@host:port/db[?options=-csearch_path%3Dschema]`` or a DuckDB file
-    path (``duckdb:///abs/path``, ``./parity-data/parity.duckdb`` or ``:memory:``).
+    ``url`` is ``spark:FOLDER`` or ``spark:CATALOG.SCHEMA`` (read-only, ``parity.db.spark``),
+    ``postgresql://user@host:port/db[?options=-csearch_path%3Dschema]`` or a DuckDB file
+    (``duckdb:///relative/path``, ``duckdb:////abs/path``, ``./parity-data/parity.duckdb`` or
+    ``:memory:``); see ``parse_database_url``.
     """
     if str(url).startswith("spark:"):
         # Read-only: an extract folder or catalog schema on a Spark session (parity.db.spark).
         from parity.db.spark import open_spark
 
         return open_spark(url)
-    if _is_postgres(url):
-        return _open_postgres(url, create)
-    path = _duckdb_path(url)
-    if path != ":memory:":
-        p = Path(path)
+    parsed = parse_database_url(url)
+    if parsed.kind == "postgres":
+        return _open_postgres(parsed, create)
+    return _open_duckdb(parsed, create, memory_limit)
+
+
+def _open_duckdb(parsed: DatabaseURL, create: bool, memory_limit: str | None) -> Database:
+    path = parsed.path or MEMORY
+    if parsed.file is not None:
+        p = parsed.file
         if not p.exists() and not create:
             raise DatabaseError(f"no Parity database at {p}; run 'parity load' first")
         p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        backend = ibis.duckdb.connect(path)
-    except Exception as exc:  # duckdb raises IOException for locks and bad files
-        raise DatabaseError(f"cannot open DuckDB database {path}: {type(exc).__name__}") from exc
-    raw = backend.con
-    if memory_limit:
-        raw.execute(f"SET memory_limit = '{memory_limit}'")
-    db = Database(url, DUCKDB, backend, raw)
+    backend = _connect_duckdb(path, memory_limit)
+    db = Database(parsed.raw, DUCKDB, backend, backend.con)
+    if parsed.file is not None:
+        from parity.db.rewrite import discard_unfinished_rewrite
+
+        # After connecting: DuckDB's file lock now keeps any other process's rewrite away.
+        discard_unfinished_rewrite(parsed.file)
     if create:
         db.ensure_schema()
     return db
 
 
-def _open_postgres(url: str, create: bool) -> Database:
+def _connect_duckdb(path: str, memory_limit: str | None) -> Any:
+    try:
+        backend = ibis.duckdb.connect(path)
+    except Exception as exc:  # duckdb raises IOException for locks and bad files
+        raise DatabaseError(f"cannot open DuckDB database {path}: {type(exc).__name__}") from exc
+    if memory_limit:
+        backend.con.execute(f"SET memory_limit = '{memory_limit}'")
+    return backend
+
+
+def _open_postgres(parsed: DatabaseURL, create: bool) -> Database:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    url = url.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        info = conninfo_to_dict(url)
-    except Exception as exc:
-        raise DatabaseError("malformed PostgreSQL URL") from exc
-    schema = None
-    options = str(info.get("options") or "")
-    if "search_path=" in options:
-        schema = options.split("search_path=", 1)[1].split()[0].split(",")[0]
+    url = parsed.conninfo or ""
+    info = conninfo_to_dict(url)
+    schema = parsed.schema
     try:
         raw = psycopg.connect(url, autocommit=True)
-        if schema:
+        # Looked up first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        # schema exists, which a least-privilege role (``parity db grant``) does not have.
+        if schema and not raw.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone():
             raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         backend = ibis.postgres.connect(
             host=str(info.get("host") or "127.0.0.1"),
@@ -174,7 +173,7 @@ def _open_postgres(url: str, create: bool) -> Database:
             backend.raw_sql(f'SET search_path TO "{schema}"')
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
-    db = Database(url, POSTGRES, backend, raw)
+    db = Database(parsed.raw, POSTGRES, backend, raw)
     if create:
         db.ensure_schema()
     return db

@@ -148,6 +148,10 @@ def field_sql(f: Field, category: str | None) -> FieldSQL:
         source = col
 
     checks: list[tuple[str, str]] = []
+    if category == STRING:
+        # Checked first, for every text column: DuckDB stores a NUL but PostgreSQL refuses one deep
+        # inside the write with no file or line (issue 12 finding 4).
+        checks.append(("contains({v}, chr(0))", "contains a NUL character (byte 0)"))
     typed = "{v}"
     kind = f.kind
     if kind == NHS:

@@ -14,8 +14,9 @@ import duckdb
 
 from parity.db.bulk import insert_rows
 from parity.db.connection import Database
+from parity.db.rewrite import rewrite
 from parity.db.schema import EXTRACT_TABLES
-from parity.errors import ConfigurationError
+from parity.errors import ConfigurationError, Problem, ValidationError
 from parity.ingest import plausibility
 from parity.ingest.checks import (
     TableChecks,
@@ -70,7 +71,7 @@ def validate_extract(folder: Path | str, *, known_practices: frozenset[str] | No
 
 
 def load_extract(db: Database, folder: Path | str, *, mode: str = "replace", progress: bool = False,
-                 known_practices: frozenset[str] | None = None) -> LoadResult:
+                 known_practices: frozenset[str] | None = None, allow_empty: bool = False) -> LoadResult:
     """Validate the extract in ``folder`` and load it into ``db`` in one transaction.
 
     ``mode="replace"`` empties every extract table (patients, registrations, events, medications)
@@ -82,14 +83,26 @@ def load_extract(db: Database, folder: Path | str, *, mode: str = "replace", pro
 
     Nothing is written unless every check passes: a bad extract raises ``ExtractValidationError``
     (a ``parity.errors.ValidationError``) naming file, line, column and reason of each problem, and
-    leaves the database exactly as it was. ``known_practices`` defaults to every GP practice known
-    to ``parity.orgs``. The ``practices`` table is filled from ``parity.orgs`` if it is empty, and
-    a row is added to ``loads``.
+    leaves the database exactly as it was. A replace load of an extract without patients would
+    empty the database, so it is refused unless ``allow_empty``. ``known_practices`` defaults to
+    every GP practice known to ``parity.orgs``. The ``practices`` table is filled from
+    ``parity.orgs`` if it is empty, and a row is added to ``loads``.
+
+    On a DuckDB file the load is written into a copy that replaces the file only once committed
+    (``parity.db.rewrite``), so even a process killed during the commit leaves the old data or the new.
     """
     if mode not in MODES:
         raise ConfigurationError(f"unknown load mode {mode!r}: use 'replace' or 'append'")
     folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigurationError(f"extract folder not found: {folder}")
     db.ensure_schema()
+    with rewrite(db) as target:
+        return _load(target, folder, mode, progress, known_practices, allow_empty)
+
+
+def _load(db: Database, folder: Path, mode: str, progress: bool, known_practices: frozenset[str] | None,
+          allow_empty: bool) -> LoadResult:
     append = mode == "append"
     today = dt.date.today()
     workdir = Path(tempfile.mkdtemp(prefix="parity-ingest-"))
@@ -110,6 +123,12 @@ def load_extract(db: Database, folder: Path | str, *, mode: str = "replace", pro
                                     for t in ("patients", "registrations")}
             report, checks = _validate(con, folder, known_practices, prog, existing, today, append=append)
             report.raise_for_errors()
+            if not append and not allow_empty and not report.counts.get("patients"):
+                raise ValidationError(
+                    "the extract has no patients: a replace load would empty the database "
+                    "(use --allow-empty if that is what you want)",
+                    [Problem(checks["patients"].file if "patients" in checks else "patients", None, None,
+                             "has no rows: a replace load would empty the database")])
             load_id = str(uuid.uuid4())
             with db.transaction():
                 if db.kind == "duckdb":

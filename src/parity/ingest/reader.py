@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,19 @@ def discover(folder: Path) -> tuple[dict[str, SourceFile], list[tuple[str, Probl
     problems: list[tuple[str, Problem]] = []
     found: dict[str, list[Path]] = {t: [] for t in TABLE_ORDER}
     for path in sorted(folder.iterdir()):
-        if not path.is_file():
-            continue
         stem, _, suffix = path.name.lower().rpartition(".")
-        if stem in found and suffix in FORMATS:
+        if stem not in found or suffix not in FORMATS:
+            continue
+        # lstat: a symbolic link is refused, never followed. A link to /etc/passwd or
+        # /proc/self/environ named patients.csv would otherwise be read (issue 12 finding 3).
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            problems.append((stem, Problem(path.name, None, None,
+                                           "is a symbolic link: extract files must be regular files")))
+        elif not stat.S_ISREG(mode):
+            problems.append((stem, Problem(path.name, None, None,
+                                           "is not a regular file (a folder, pipe or device)")))
+        else:
             found[stem].append(path)
     sources: dict[str, SourceFile] = {}
     for table in TABLE_ORDER:
@@ -147,15 +157,22 @@ def read_header(src: SourceFile) -> list[Problem]:
 
     spec = SPECS[src.table]
     expected = spec.column_names
+    listed = ", ".join(expected)
+    if src.columns and not any(c.lower() in expected for c in src.columns):
+        # No known column name at all: most likely the first row is data (a file without its header
+        # row), so none of it is repeated back: it would be an NHS number, a date of birth, ...
+        src.structural = True
+        what = "is not a header row" if src.fmt == "csv" else "has no known column names"
+        return [src.problem(header_line, None, f"{what}: expected column names {listed}")]
     seen: set[str] = set()
-    for col in src.columns:
+    for i, col in enumerate(src.columns, start=1):
+        name = col if _shown(col) else f"#{i}"
         if col == "":
-            problems.append(src.problem(header_line, None, "a column has no name"))
+            problems.append(src.problem(header_line, f"#{i}", "a column has no name"))
         elif col in seen:
-            problems.append(src.problem(header_line, col, "column appears more than once"))
+            problems.append(src.problem(header_line, name, "column appears more than once"))
         elif col not in expected:
-            problems.append(src.problem(header_line, col,
-                                        "unknown column (expected: " + ", ".join(expected) + ")"))
+            problems.append(src.problem(header_line, name, f"unknown column (expected: {listed})"))
         seen.add(col)
     for f in spec.fields:
         if f.required and f.name not in seen:
@@ -163,6 +180,15 @@ def read_header(src: SourceFile) -> list[Problem]:
     if problems:
         src.structural = True
     return problems
+
+
+_NAME_SHAPE = re.compile(r"^[A-Za-z_][A-Za-z_ ]{0,63}$")
+
+
+def _shown(column: str) -> bool:
+    """May an unknown column name be repeated in a message? Only when it is shaped like a column
+    name (letters, '_' and spaces): anything with a digit, date or symbol could be a value."""
+    return bool(_NAME_SHAPE.match(column))
 
 
 # -- staging -----------------------------------------------------------------------------------
@@ -177,23 +203,35 @@ _REJECT_REASONS = {
 }
 
 
+EXTRA = PREFIX + "extra"  # a column past the header's last: set only when a row has too many fields
+# DuckDB's CSV reader turns this string into NULL. It never occurs in a file (it has control
+# characters), so an empty field stays '' and only a field that is *missing* is NULL.
+_NEVER = "\x01\x02parity-no-null\x03"
+
+
 def stage(con: Any, src: SourceFile, max_lines: int) -> tuple[list[Problem], int]:
     """Make ``src.relation`` a relation over the file's rows with a ``line`` column.
 
     Returns malformed-row problems (CSV only; at most ``max_lines``) and their total count.
+    Malformed rows (too few or too many fields, bad quoting or encoding) are left out of the relation.
     """
     base = PREFIX + src.table
     if src.fmt == "parquet":
         cols = ", ".join(quote_ident(c) for c in src.columns)
+        # Read every page now, inside the caller's error handling: a corrupt page must be reported
+        # as this file's problem here, not surface later from some check as an unexpected error.
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {base}_src AS SELECT file_row_number + 2 AS line, {cols} "
+            f"CREATE OR REPLACE TEMP TABLE {base}_src AS SELECT file_row_number + 2 AS line, {cols} "
             f"FROM read_parquet({sql_string(str(src.path))}, file_row_number = true)"
         )
         src.relation = f"{base}_src"
         src.rows = int(con.execute(f"SELECT count(*) FROM {base}_src").fetchone()[0])
         return [], 0
 
-    columns = "{" + ", ".join(f"{sql_string(c)}: 'VARCHAR'" for c in src.columns) + "}"
+    # One column more than the header names, padded with NULL when absent: a row with an extra field
+    # (even an empty one, such as a trailing comma, which DuckDB otherwise drops silently) fills it,
+    # and a row with too few fields has NULL in its last real column (issue 12 finding 4).
+    columns = "{" + ", ".join(f"{sql_string(c)}: 'VARCHAR'" for c in [*src.columns, EXTRA]) + "}"
     # DuckDB keeps file order in the temp table only while insertion order is preserved.
     keep = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
     con.execute("SET preserve_insertion_order = true")
@@ -201,34 +239,47 @@ def stage(con: Any, src: SourceFile, max_lines: int) -> tuple[list[Problem], int
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {base}_raw AS SELECT * FROM read_csv("
             f"{sql_string(str(src.path))}, header = true, auto_detect = false, columns = {columns}, "
-            "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+            "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = true, "
+            f"nullstr = {sql_string(_NEVER)}, "
             f"store_rejects = true, rejects_table = '{base}_rej', rejects_scan = '{base}_rejscan')"
         )
     finally:
         if not keep:
             con.execute("SET preserve_insertion_order = false")
-    src.rows = int(con.execute(f"SELECT count(*) FROM {base}_raw").fetchone()[0])
+    all_rows = int(con.execute(f"SELECT count(*) FROM {base}_raw").fetchone()[0])
 
     rej = f"{base}_rej"
-    total_rejects = int(con.execute(f"SELECT count(DISTINCT line) FROM {rej}").fetchone()[0])
-    first = con.execute(f"SELECT line, min(error_type) FROM {rej} GROUP BY line ORDER BY line "
-                        f"LIMIT {int(max_lines)}").fetchall()
+    duck_rejects = int(con.execute(f"SELECT count(DISTINCT line) FROM {rej}").fetchone()[0])
+    blank: list[int] = []
+    if _count_lines(src.path) != 1 + all_rows + duck_rejects:
+        blank = _blank_lines(src.path)
+    if duck_rejects or blank:
+        _number_lines(con, base, rej, blank)
+    else:
+        cols = ", ".join(quote_ident(c) for c in [*src.columns, EXTRA])
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {base}_lined AS SELECT rowid + 2 AS line, {cols} "
+                    f"FROM {base}_raw")
+
     n = len(src.columns)
+    last = quote_ident(src.columns[-1])
+    shape = (f"CASE WHEN {quote_ident(EXTRA)} IS NOT NULL THEN 'TOO MANY COLUMNS' "
+             f"WHEN {last} IS NULL THEN 'MISSING COLUMNS' END")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {base}_bad AS "
+        f"SELECT CAST(line AS BIGINT) AS line, min(error_type) AS kind FROM {rej} GROUP BY line "
+        f"UNION ALL SELECT line, kind FROM (SELECT line, {shape} AS kind FROM {base}_lined) WHERE kind IS NOT NULL"
+    )
+    total_rejects = int(con.execute(f"SELECT count(*) FROM {base}_bad").fetchone()[0])
+    first = con.execute(f"SELECT line, kind FROM {base}_bad ORDER BY line LIMIT {int(max_lines)}").fetchall()
     problems = [
         src.problem(int(line), None, _REJECT_REASONS.get(str(kind), "malformed CSV row").format(n=n))
         for line, kind in first
     ]
-
-    blank: list[int] = []
-    if _count_lines(src.path) != 1 + src.rows + total_rejects:
-        blank = _blank_lines(src.path)
-    if total_rejects or blank:
-        _number_lines(con, base, rej, blank)
-    else:
-        cols = ", ".join(quote_ident(c) for c in src.columns)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {base}_lined AS SELECT rowid + 2 AS line, {cols} "
-                    f"FROM {base}_raw")
-    src.relation = f"{base}_lined"
+    cols = ", ".join(quote_ident(c) for c in src.columns)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {base}_good AS SELECT line, {cols} FROM {base}_lined "
+                f"WHERE {quote_ident(EXTRA)} IS NULL AND {last} IS NOT NULL")
+    src.relation = f"{base}_good"
+    src.rows = all_rows - (total_rejects - duck_rejects)
     return problems, total_rejects
 
 
