@@ -112,6 +112,16 @@ def test_drinker_codes_count_as_alcohol_recorded(code: int, term: str) -> None:
         assert code in done_ids(load_measure(measure), "alcohol"), f"{measure}: {code} {term}"
 
 
+@pytest.mark.parametrize(
+    ("cluster", "code"), [("AUDIT_COD", 443280005), ("AUDIT_COD", 273265007), ("AUDITC_COD", 763256006)]
+)
+def test_audit_scores_count_as_alcohol_recorded(cluster: str, code: int) -> None:
+    assert code in load_codelist(cluster)
+    for measure in measures_with("alcohol"):
+        assert {cluster, "FAST_COD"} <= set(check(load_measure(measure), "alcohol").done)
+        assert code in done_ids(load_measure(measure), "alcohol"), f"{measure}: {cluster} {code}"
+
+
 def test_alcohol_declines_ship_and_are_declines() -> None:
     alcdec = load_codelist("ALCDEC_COD")
     assert alcdec.term_for(428073005) == "Alcohol consumption screening test declined"
