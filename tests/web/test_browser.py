@@ -103,7 +103,7 @@ def sign_in(page: Any, base: str, username: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/orgs/"))
+    page.wait_for_url(re.compile(r"/orgs/|/caseload"))
 
 
 def h1(page: Any) -> str:

@@ -49,29 +49,65 @@ def db_of(client: TestClient):  # noqa: ANN201
     return client.app.state.parity.db
 
 
-def test_form_renders_every_section_with_codes(client: TestClient, world: WebWorld) -> None:
+def born(client: TestClient, nhs: str) -> str:
+    db = db_of(client)
+    with db.lock:
+        return db.execute("SELECT date_of_birth FROM patients WHERE nhs_number = ?", [nhs])[0][0].isoformat()
+
+
+def test_form_starts_with_the_patient_and_renders_every_section(client: TestClient, world: WebWorld) -> None:
     login(client, "trust1")
-    page = client.get("/trust/checks/new")
+    lookup = client.get("/trust/checks/new")
+    assert lookup.status_code == 200 and 'id="find-patient"' in lookup.text
+    assert 'id="blood_pressure.systolic"' not in lookup.text  # no check before the patient is known
+    # From the caseload: the NHS number alone opens the form with the record's details.
+    page = client.get(f"/trust/checks/new?nhs_number={world.caseload_patient}")
     assert page.status_code == 200
     text = page.text
+    card = text[text.index('id="patient-card"'):]
+    assert born_words(born(client, world.caseload_patient)) in card[:3000]
+    assert f'name="date_of_birth" value="{born(client, world.caseload_patient)}"' in text
     assert 'id="blood_pressure.systolic"' in text and 'inputmode="decimal"' in text
-    assert 'min="60" max="260"' in text and "SNOMED CT 72313002" in text
-    assert "SNOMED CT 77176002" in text and "Current smoker" in text  # a choice and its code
-    assert "SNOMED CT 413123006" in text  # blood pressure declined code
-    assert "not coded" in text  # alcohol has no declined code
+    assert 'min="60" max="260"' in text and "Current smoker" in text
+    assert "SNOMED" not in text  # codes are for the GP system, not the nurse
     assert text.index("Core checks") < text.index("Extended elements") < text.index("Pulse rate")
+    # Not on the caseload: the NHS number and date of birth must both match the record.
+    other = client.get(f"/trust/checks/new?nhs_number={world.other_patient}&date_of_birth=1900-01-01")
+    assert other.status_code == 422 and "does not match the record" in other.text
+    assert 'id="patient-card"' not in other.text and "1900" not in other.text.split("nhsuk-error-summary")[1][:600]
+    ok = client.get(f"/trust/checks/new?nhs_number={world.other_patient}"
+                    f"&date_of_birth={born(client, world.other_patient)}")
+    assert ok.status_code == 200 and 'id="patient-card"' in ok.text
+    made_up = client.get("/trust/checks/new?nhs_number=9434765919&date_of_birth=1980-05-17")
+    assert made_up.status_code == 422 and "No patient with this NHS number" in made_up.text
+
+
+def born_words(iso: str) -> str:
+    d = date.fromisoformat(iso)
+    return f"{d.day} {d:%b %Y}"
 
 
 def test_trust_records_a_check_and_sees_it_queued(client: TestClient, world: WebWorld) -> None:
     login(client, "trust1")
     token = csrf(client, "/trust/checks/new")
-    nhs = valid_nhs_numbers(1, 943_000_000)[0]
-    r = client.post("/trust/checks", data={**check_form(world, nhs), "csrf_token": token})
+    nhs = world.caseload_patient
+    form = {**check_form(world, nhs, date_of_birth=born(client, nhs)), "csrf_token": token}
+    before = len(trust_checks.checks(db_of(client)))
+    review = client.post("/trust/checks", data={**form, "step": "review"})
+    assert review.status_code == 200 and "Check your answers before sending" in review.text
+    assert "150/85 mmHg" in review.text and len(trust_checks.checks(db_of(client))) == before  # nothing sent yet
+    changed = client.post("/trust/checks", data={**form, "step": "change"})
+    assert changed.status_code == 200 and 'value="Sam Jones, RMN"' in changed.text
+    r = client.post("/trust/checks", data={**form, "step": "send"})
     assert r.status_code == 303, r.text[:500]
     target = r.headers["location"]
-    assert re.fullmatch(r"/trust/checks/[0-9a-f-]{36}/v1", target)
+    assert re.fullmatch(r"/trust/checks/[0-9a-f-]{36}/v1\?sent=1", target)
     detail = client.get(target)
     assert detail.status_code == 200 and "150/85 mmHg" in detail.text and "Queued" in detail.text
+    assert 'id="sent-panel"' in detail.text and "Check recorded" in detail.text
+    stored = trust_checks.checks(db_of(client))
+    assert len(stored) == before + 1
+    target = target.split("?")[0]
     listing = client.get("/trust/checks")
     assert listing.status_code == 200 and nhs in listing.text
     row = listing.text[listing.text.index(nhs):]

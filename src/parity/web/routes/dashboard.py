@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from parity.access import Actor
+from parity.access import Actor, Role
 from parity.reports.variation import funnel
 from parity.web import charts, views
 from parity.web.deps import ActorDep, AsOfDep, actor_scope, base_context, get_state, reporting_date
@@ -26,6 +26,8 @@ def home(request: Request, actor: ActorDep, as_of: AsOfDep, measure: MeasureQuer
     """Land each user where they work: their practice, PCN or ICB, else the region (or England)."""
     state = get_state(request)
     views.check_measure(measure)
+    if actor.role == Role.trust:
+        return RedirectResponse("/caseload", status_code=303)  # a trust team works from its caseload
     scope = actor_scope(request, actor, as_of)
     level_code = scope.home_org() or views.home_org(state.results, measure, as_of)
     return RedirectResponse(f"/orgs/{level_code[0]}/{level_code[1]}", status_code=303)
