@@ -68,7 +68,12 @@ def test_synth_load_measure_round_trip(extract, database):
 
     r = parity("measure", "--database", database, "--as-of", AS_OF, "--level", "region", "--format", "json")
     assert r.returncode == 0, r.stderr
-    region = json.loads(r.stdout)
+    payload = json.loads(r.stdout)
+    # Every output names what it used: measure, date, the structure in force on it, the codelist release.
+    assert payload["metadata"]["measure"] == "phsmi" and payload["metadata"]["as_of"] == AS_OF
+    assert payload["metadata"]["structure"].startswith("2022-23 structure")
+    assert payload["metadata"]["codelists"].startswith("shipped with Parity")
+    region = payload["rows"]
     assert region[0]["org_code"] == "Y59"
     expected = round(100 * region[0]["all_six"] / region[0]["register"], 1)
     assert region[0]["percent"] == expected

@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 
 from conftest import need
 from parity.db import Database, open_database
-from parity.reports.highlight import RAG_RULE, build_highlight, rag, render_highlight_html, render_highlight_pdf
+from parity.reports.highlight import build_highlight, render_highlight_html, render_highlight_pdf
 from parity.reports.initiatives import Initiative, record_initiative
 from parity.reports.published import packaged_series
 from parity.reports.trajectory import build, gap
+from parity.rules.standards import RAG_RULE, rag, trajectory_status
 
 XLSX = packaged_series()  # byte-identical to shared/data/published (tests/test_published.py)
 
@@ -43,11 +44,19 @@ def db(published_file: Path) -> Iterator[Database]:
         yield d
 
 
-def test_rag_rule() -> None:
-    assert rag(100, 100) == "green" and rag(101, 100) == "green"
-    assert rag(95, 100) == "amber" and rag(94.9, 100) == "red"
-    assert rag(None, 100) == "grey"
-    assert "5%" in RAG_RULE
+def test_one_rag_rule_against_the_standards() -> None:
+    """Issue 11: one standard, one colour: green from 75%, amber from 60%, red below, grey without a rate."""
+    assert rag(75.0) == "green" and rag(100.0) == "green"
+    assert rag(74.9) == "amber" and rag(60.0) == "amber"
+    assert rag(59.9) == "red" and rag(0.0) == "red"
+    assert rag(None) == "grey" and rag(float("nan")) == "grey"
+    assert "75%" in RAG_RULE and "60%" in RAG_RULE
+
+
+def test_trajectory_status_is_not_a_colour() -> None:
+    assert trajectory_status(100, 100) == "on track" and trajectory_status(101, 100) == "on track"
+    assert trajectory_status(99, 100) == "behind"
+    assert trajectory_status(None, 100) == "no data"
 
 
 def test_region_trajectory_on_real_data(db: Database) -> None:
@@ -72,9 +81,14 @@ def test_highlight_html_and_pdf(db: Database) -> None:
     report = build_highlight(db, "Y59", produced=date(2026, 11, 22))
     assert report.period == "2023-24-Q4" and report.baseline == "2022-23-Q4" and report.by == date(2024, 3, 31)
     assert len(report.trend) == 8 and report.trend[-1]["period"] == "2023-24-Q4"
-    assert {i["rag"] for i in report.icbs} <= {"green", "amber", "red", "grey"}
-    reds = [i for i in report.icbs if i["rag"] == "red"]
-    assert all(i in report.exceptions for i in reds)
+    # The 2023-24 report is in the structure in force then (2022-23: the six South East ICBs of 2021).
+    assert sorted(i["org_code"] for i in report.icbs) == ["QKS", "QNQ", "QNX", "QRL", "QU9", "QXU"]
+    assert report.structure.startswith("2022-23")
+    for i in report.icbs:
+        assert i["rag"] == rag(i["percent"]), i["org_code"]
+        assert i["trajectory"] == trajectory_status(i["all_six"], i["expected"])
+    well_behind = [i for i in report.icbs if i["all_six"] is not None and i["all_six"] < 0.95 * i["expected"]]
+    assert all(i in report.exceptions for i in well_behind)
     assert [x["title"] for x in report.initiatives] == ["Kent outreach calls"]
     html = render_highlight_html(report)
     assert "South East" in html and "Kent outreach calls" in html and "Shelved idea" not in html
@@ -88,7 +102,8 @@ def test_highlight_html_and_pdf(db: Database) -> None:
     assert "73,995" in text and "43,960" in text and "59.4%" in text and "on the SMI register" in text
     assert "60% standard: not met" in text and "75% standard: not met" in text
     assert "2022-23-Q1" in text and "2023-24-Q4" in text
-    assert "RAG rule. Green: all-six count at or above the trajectory" in text
+    assert "RAG rule. Green: all six checks for 75% or more of the register" in text
+    assert "2022-23 structure" in text
     assert "Exceptions" in text and "Kent outreach" in text and "Sam" in text
 
 
@@ -117,3 +132,13 @@ def test_programme_cli(published_file: Path, tmp_path: Path) -> None:
     r = runner.invoke(programme_app, ["highlight", *base, "--region", "Y59", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "Clinic days" in out.read_text()
+
+
+def test_highlight_in_the_2026_structure(db: Database) -> None:
+    """The same quarter restated in the 2026 structure: the South East's ICBs after the mergers."""
+    report = build_highlight(db, "Y59", structure="2026", produced=date(2026, 11, 22))
+    codes = sorted(i["org_code"] for i in report.icbs)
+    assert "QNQ" not in codes and "QU9" not in codes and "QKS" in codes
+    assert len(codes) == 4
+    assert report.structure.startswith("2026")
+    assert report.headline["register"] == 73995  # the region's total does not depend on the structure

@@ -8,6 +8,7 @@ out by hand from the ODS eccg file (National Grouping / High Level Health Geogra
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 from pathlib import Path
 
@@ -42,6 +43,12 @@ ICB_CODES = {
     "QKS": "09C 09E 09J 09W 10A 10D 10E 91Q 99J".split(),
     # NHS Surrey and Sussex ICB (2026) = Surrey Heartlands (QXU) + Sussex (QNX)
     "S9B9J": "09L 09N 09Y 92A 99H".split() + "09D 09F 09G 09H 09P 09X 70F 97R 99K".split(),
+}
+# The same codes in the 2022-23 structure (in force for every published period): the 2021 ICS footprints.
+ICB_CODES_2022 = {
+    "QKS": ICB_CODES["QKS"],
+    "QXU": "09L 09N 09Y 92A 99H".split(),      # Surrey Heartlands
+    "QNX": "09D 09F 09G 09H 09P 09X 70F 97R 99K".split(),  # Sussex
 }
 PERIODS = {"2019-20-Q4": "SMI-Q4-2019-2020", "2023-24-Q4": "SMI-Q4-2023-2024"}
 
@@ -111,10 +118,18 @@ def test_import_reproduces_independent_totals(any_db: Database, raw: pd.DataFram
             want = _expected(raw, period, codes)
             got = regions.loc[region]
             assert {k: int(got[k]) for k in want} == want, (period, region)
-        icbs = pub.rollup(any_db, period, "icb").set_index("org_code")
+        icbs = pub.rollup(any_db, period, "icb", structure="2026").set_index("org_code")
         for icb, codes in ICB_CODES.items():
             want = _expected(raw, period, codes)
             assert {k: int(icbs.loc[icb][k]) for k in want} == want, (period, icb)
+        # By default a published quarter is shown in the structure in force at its end (issue 11).
+        default = pub.rollup(any_db, period, "icb")
+        assert default.attrs["structure"] == "2022-23"
+        default = default.set_index("org_code")
+        assert "S9B9J" not in default.index
+        for icb, codes in ICB_CODES_2022.items():
+            want = _expected(raw, period, codes)
+            assert {k: int(default.loc[icb][k]) for k in want} == want, (period, icb)
         england = pub.rollup(any_db, period, "england").iloc[0]
         assert int(england["register"]) == _expected(raw, period, None)["register"]
         # Every code lands in exactly one region: regions add up to England.
@@ -154,9 +169,12 @@ def test_code_map_kinds(duck: Database) -> None:
 
 
 def test_rollup_filters_series_and_disclosure(duck: Database) -> None:
-    se = pub.rollup(duck, "2023-24-Q4", "icb", region="Y59")
+    se = pub.rollup(duck, "2023-24-Q4", "icb", region="Y59", structure="2026")
     assert list(se.columns[:5]) == ["org_code", "org_name", "register", "all_six", "percent"]
     assert set(se["org_code"]) == {"QKS", "QRL", "S0E4D", "S9B9J"}
+    # In force in 2023-24 (the default): the six ICBs of 2022-23, BOB (QU9) and Frimley (QNQ) among them.
+    assert set(pub.rollup(duck, "2023-24-Q4", "icb", region="Y59")["org_code"]) == {
+        "QKS", "QNQ", "QNX", "QRL", "QU9", "QXU"}
     subs = pub.rollup(duck, "2023-24-Q4", "sub_icb", region="Y59")
     assert int(subs["register"].sum()) == 73_995
     s = pub.series(duck, "region", "Y59")
@@ -169,7 +187,7 @@ def test_rollup_filters_series_and_disclosure(duck: Database) -> None:
         suppress_below = 8
         round_to = 5
 
-    controlled = pub.rollup(duck, "2023-24-Q4", "icb", region="Y59", settings=Controls())
+    controlled = pub.rollup(duck, "2023-24-Q4", "icb", region="Y59", settings=Controls(), structure="2026")
     assert all(int(v) % 5 == 0 for v in controlled["register"])
 
 
@@ -224,9 +242,15 @@ def test_cli_import_and_show(db_url: str) -> None:
     assert {"bmi", "blood_pressure", "lipids", "glucose", "alcohol", "smoking"} <= set(frame.columns)
     assert int(frame.set_index("org_code").loc["Y59", "all_six"]) == 43_960
     out = runner.invoke(published_app, ["show", "--database", db_url, "--period", "SMI-Q4-2023-2024", "--level", "icb",
-                                        "--region", "Y59", "--format", "json"])
+                                        "--region", "Y59", "--format", "json", "--structure", "2026"])
     assert out.exit_code == 0, out.output
     assert '"S9B9J"' in out.stdout and '"Y56"' not in out.stdout
+    assert json.loads(out.stdout)["metadata"]["structure"].startswith("2026 structure")
+    out = runner.invoke(published_app, ["show", "--database", db_url, "--period", "SMI-Q4-2023-2024", "--level", "icb",
+                                        "--region", "Y59", "--format", "json"])
+    payload = json.loads(out.stdout)
+    assert payload["metadata"]["structure"].startswith("2022-23 structure")
+    assert {r["org_code"] for r in payload["rows"]} == {"QKS", "QNQ", "QNX", "QRL", "QU9", "QXU"}
 
 
 def test_the_packaged_copy_is_the_shared_file() -> None:

@@ -20,6 +20,7 @@ import typer
 from parity.access.cli import audit_app, users_app
 from parity.care.cli import register as register_care
 from parity.clikit import DatabaseOpt, Level, OutFormat, emit, today
+from parity.codes.cli import codes_app
 from parity.errors import ConfigurationError, ParityError, ValidationError, exit_code_for
 from parity.interop.cli import mesh_app, trust_app
 from parity.reports.assessments_cli import assessments_app
@@ -46,6 +47,8 @@ app.add_typer(audit_app, name="audit")
 # `parity mesh …` and `parity trust …` (parity.interop.cli: trust-to-GP messaging).
 app.add_typer(mesh_app, name="mesh")
 app.add_typer(trust_app, name="trust")
+# `parity codes …` (parity.codes.cli: codelist releases).
+app.add_typer(codes_app, name="codes")
 
 
 class Scale(StrEnum):
@@ -141,26 +144,33 @@ def measure(
     = False,
     fmt: Annotated[OutFormat, typer.Option("--format", help="csv, json or table")] = OutFormat.table,
     structure: Annotated[str | None, typer.Option(help="Organisation structure 2022-23 or 2026 (default: the "
-                                                       "one that covers the loaded practices)")] = None,
+                                                       "one in force on the reporting date)")] = None,
     parent: Annotated[str | None, typer.Option(help="Only organisations within this parent code")] = None,
     disclosure: Annotated[bool, typer.Option(help="Apply disclosure control (suppress 1-7, round to 5)")]
     = False,
+    codelists: Annotated[str | None, typer.Option("--codelists", help="Codelist release (default: this "
+                                                                     "database's; 'shipped' for Parity's own)")]
+    = None,
 ) -> None:
     """Per-organisation (or per-patient) results of a measure on a reporting date."""
+    from parity.codes.store import resolve_codelists
     from parity.db import open_database
-    from parity.reports.measures import measure_table, patient_table
+    from parity.reports.measures import measure_table, patient_table, provenance
     from parity.rules import load_measure
 
     settings = Settings.from_env(database=database)
     m = load_measure(measure_id)
     day = _as_of(as_of)
     with open_database(settings.database_url, create=False) as db:
+        lists = resolve_codelists(db, codelists)
         if patients:
-            df = patient_table(db, m, day)
+            df = patient_table(db, m, day, codelists=lists)
         else:
             df = measure_table(db, m, day, level.value, structure=structure, parent=parent,
-                               settings=settings if disclosure else None)
-    emit(df, fmt, title=f"{m.name} — as at {day.isoformat()}" + ("" if patients else f" — by {level.value}"))
+                               settings=settings if disclosure else None, codelists=lists)
+        meta = provenance(db, m, day, structure=None if patients else structure, codelists=lists)
+    emit(df, fmt, title=f"{m.name} — as at {day.isoformat()}" + ("" if patients else f" — by {level.value}"),
+         metadata=meta)
 
 
 @app.command()

@@ -48,20 +48,33 @@ def today() -> date:
     return date.today()
 
 
-def emit(df: object, fmt: OutFormat, title: str) -> None:
-    """Print a frame as CSV, JSON records or a terminal table."""
+def emit(df: object, fmt: OutFormat, title: str, metadata: dict[str, str] | None = None) -> None:
+    """Print a frame as CSV, JSON records or a terminal table.
+
+    ``metadata`` (what a figure used: measure, reporting date, structure, codelist release) goes where
+    each format keeps it: ``{"metadata": …, "rows": […]}`` in JSON, a footer under the table, and one
+    column per item at the end of CSV rows (so a saved file still says which release made it).
+    """
     import pandas as pd
 
     assert isinstance(df, pd.DataFrame)
     if fmt is OutFormat.csv:
-        sys.stdout.write(to_csv(df))
+        out = df
+        if metadata:
+            out = df.copy()
+            for key, value in metadata.items():
+                if key not in out.columns:
+                    out[key] = value
+        sys.stdout.write(to_csv(out))
     elif fmt is OutFormat.json:
         records = json.loads(df.to_json(orient="records", date_format="iso"))
-        sys.stdout.write(json.dumps(records, indent=1) + "\n")
+        payload: object = {"metadata": metadata, "rows": records} if metadata else records
+        sys.stdout.write(json.dumps(payload, indent=1) + "\n")
     else:
         from parity.reports.render import rich_table
 
-        rich_table(df, title)
+        footer = " · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in (metadata or {}).items()) or None
+        rich_table(df, title, caption=footer)
 
 
 def to_csv(df: object) -> str:

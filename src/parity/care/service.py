@@ -120,7 +120,7 @@ def passport_document(db: Database, nhs_number: str, as_of: date, kind: str, mea
 
     store = store_for(db, results)
     with db.lock:
-        record = patient_timeline(db, store.measure(measure_id), nhs_number, as_of, store.structure)
+        record = patient_timeline(db, store.measure(measure_id), nhs_number, as_of, store.structure_for(as_of))
     name = practice_name(db, record.practice_code) if record.practice_code else None
     if kind == "html":
         return render_passport_html(record, as_of=as_of, practice_name=name).encode("utf-8")
@@ -154,8 +154,8 @@ def red_zone(db: Database, as_of: date, level: str, *, parent: str | None = None
     store = store_for(db, results)
     register = register_of(store, as_of, measure_id)
     with db.lock:
-        return red_zone_measure(db, as_of, level, structure=store.structure, parent=parent, settings=settings,
-                                register=register)
+        return red_zone_measure(db, as_of, level, structure=store.structure_for(as_of), parent=parent,
+                                settings=settings, register=register)
 
 
 def red_zone_levels(results: ResultStore, as_of: date, measure_id: str = "phsmi") -> dict[str, pd.DataFrame]:
@@ -172,7 +172,7 @@ def red_zone_levels(results: ResultStore, as_of: date, measure_id: str = "phsmi"
         register = register_of(results, as_of, measure_id)
         with db.lock:
             evaluated = followup.evaluate(db, as_of, register=register)
-            return {level: followup.red_zone_measure(db, as_of, level, structure=results.structure,
+            return {level: followup.red_zone_measure(db, as_of, level, structure=results.structure_for(as_of),
                                                      evaluated=evaluated) for level in LEVELS}
 
     return results.derived(("red_zone", measure_id, as_of, key_version), build)

@@ -18,6 +18,7 @@ _ARROW_TYPES = {
     "DATE": pa.date32(),
     "BIGINT": pa.int64(),
     "SMALLINT": pa.int16(),
+    "INTEGER": pa.int32(),
     "DOUBLE PRECISION": pa.float64(),
     "TIMESTAMP": pa.timestamp("us"),
 }

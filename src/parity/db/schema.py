@@ -97,5 +97,30 @@ LOADS = Table("loads", (
     _c("warnings", "BIGINT"),
 ))
 
+# Codelist releases (parity.codes.store): one row per release file, and one per (release, cluster, concept).
+CODELIST_FILES = Table("codelist_files", (
+    _c("release", "VARCHAR(64)"),
+    _c("file_name", "VARCHAR(255)"),
+    _c("sha256", "VARCHAR(64)"),
+    _c("form", "VARCHAR(20)"),
+    _c("imported_at", "TIMESTAMP"),
+    _c("clusters", "INTEGER"),
+    _c("codes", "INTEGER"),
+))
+CODELIST_CODES = Table("codelist_codes", (
+    _c("release", "VARCHAR(64)"),
+    _c("cluster", "VARCHAR(64)"),
+    _c("code", "BIGINT"),
+    _c("term", "VARCHAR(1000)", False),
+    _c("cluster_description", "VARCHAR(1000)", False),
+    _c("refset_id", "VARCHAR(20)", False),
+))
+# Append-only: the latest row is this database's default release (``parity codes use``).
+CODELIST_CHOICE = Table("codelist_choice", (
+    _c("chosen_at", "TIMESTAMP"),
+    _c("release", "VARCHAR(64)"),
+))
+
 EXTRACT_TABLES: dict[str, Table] = {t.name: t for t in (PATIENTS, REGISTRATIONS, EVENTS, MEDICATIONS)}
-TABLES: dict[str, Table] = {**EXTRACT_TABLES, PRACTICES.name: PRACTICES, LOADS.name: LOADS}
+CODELIST_TABLES: dict[str, Table] = {t.name: t for t in (CODELIST_FILES, CODELIST_CODES, CODELIST_CHOICE)}
+TABLES: dict[str, Table] = {**EXTRACT_TABLES, PRACTICES.name: PRACTICES, LOADS.name: LOADS, **CODELIST_TABLES}

@@ -13,6 +13,8 @@ from parity.orgs.hierarchy import (
     LEVELS,
     ORGANISATION_COLUMNS,
     PRACTICE_COLUMNS,
+    STRUCTURE_IN_FORCE_FROM,
+    STRUCTURE_LABELS,
     STRUCTURES,
     all_practice_codes,
     area_practices,
@@ -24,6 +26,8 @@ from parity.orgs.hierarchy import (
     organisations,
     parent_level,
     practices,
+    structure_in_force,
+    structure_label,
 )
 from parity.orgs.registers import REGISTER_YEARS, register_sizes
 from parity.orgs.store import practices_arrow, write_practices
@@ -35,6 +39,8 @@ __all__ = [
     "PRACTICE_COLUMNS",
     "REGISTER_YEARS",
     "STRUCTURES",
+    "STRUCTURE_IN_FORCE_FROM",
+    "STRUCTURE_LABELS",
     "all_practice_codes",
     "area_practices",
     "check_level",
@@ -47,5 +53,7 @@ __all__ = [
     "practices",
     "practices_arrow",
     "register_sizes",
+    "structure_in_force",
+    "structure_label",
     "write_practices",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from datetime import date
 
 import pandas as pd
 
@@ -29,6 +30,23 @@ from parity.orgs._build import ENGLAND_CODE, UNALLOCATED_PCN_PREFIX
 
 STRUCTURES: tuple[str, ...] = ("2022-23", "2026")
 """Structure versions, oldest first."""
+
+STRUCTURE_IN_FORCE_FROM: dict[str, date] = {
+    # ICBs were established on 1 July 2022 with the ICS footprints and codes of 2021, so the 2022-23
+    # structure is also the one that reproduces 2021 ICS board figures (issue 11): it is the nearest
+    # shipped structure for any earlier date too.
+    "2022-23": date(2022, 7, 1),
+    # The ICB mergers of 2026 took effect at the start of the 2026-27 financial year (the mapping file
+    # shipped is NHS England's of 1 August 2026, after them).
+    "2026": date(2026, 4, 1),
+}
+"""The first day each structure was in force (``structure_in_force``)."""
+
+STRUCTURE_LABELS: dict[str, str] = {
+    "2022-23": "2022-23 structure (42 ICBs, the 2021 ICS footprints)",
+    "2026": "2026 structure (36 ICBs after the April 2026 mergers)",
+}
+"""How a structure is named on every output."""
 
 LEVELS: tuple[str, ...] = ("practice", "pcn", "sub_icb", "icb", "region", "england")
 """Organisation levels, smallest first."""
@@ -52,6 +70,21 @@ def check_structure(structure: str) -> str:
             f"unknown organisation structure {structure!r}; choose one of {', '.join(STRUCTURES)}"
         )
     return structure
+
+
+def structure_in_force(as_of: date) -> str:
+    """The structure in force on ``as_of``: the newest one that started on or before it, or the oldest
+    shipped one for earlier dates (the nearest; product.md M1 "the one in force on the reporting date")."""
+    current = STRUCTURES[0]
+    for name in STRUCTURES:
+        if STRUCTURE_IN_FORCE_FROM[name] <= as_of:
+            current = name
+    return current
+
+
+def structure_label(structure: str) -> str:
+    """The structure's name for people, e.g. "2026 structure (36 ICBs after the April 2026 mergers)"."""
+    return STRUCTURE_LABELS.get(structure, f"{structure} structure")
 
 
 def check_level(level: str) -> str:

@@ -5,8 +5,9 @@ trend (last 8 published quarters), each ICB against its trajectory with a RAG st
 initiatives. The figures are NHS England's published series (``parity.reports.published``); the ICB trajectories are
 ``parity.reports.trajectory.build`` at ICB level (the region's gap shared across its ICBs by ``method``).
 
-RAG rule (``RAG_RULE``): green when the ICB's all-six count is at or above its trajectory for the period; amber when
-below it by no more than 5% of the trajectory count; red when more than 5% below.
+Colours: the one RAG rule of ``parity.rules.standards`` (the all-six rate against the 60% and 75% standards), the
+same as every page. Against its trajectory an ICB is "on track" or "behind" (not a colour); an exception is an ICB more
+than 5% of its trajectory count behind, and always the one furthest behind.
 """
 
 from __future__ import annotations
@@ -19,25 +20,15 @@ import pandas as pd
 
 from parity.db import Database
 from parity.errors import ConfigurationError
+from parity.orgs import structure_label
 from parity.reports.trajectory import METHODS, build, check_target, default_by, expected_at, gap, monthly_line
+from parity.rules.standards import RAG_LABELS, RAG_RULE, RAG_TAG_COLOURS, rag, trajectory_status
+from parity.rules.standards import STANDARDS as PERCENT_STANDARDS
 
-#: How far below the trajectory (a fraction of the expected count) is still amber.
-AMBER_TOLERANCE = 0.05
-RAG_RULE = ("Green: all-six count at or above the trajectory for the period. Amber: below the trajectory by no more "
-            "than 5% of the trajectory count. Red: more than 5% below the trajectory.")
-STANDARDS = (0.60, 0.75)
+#: How far below the trajectory (a fraction of the expected count) makes an ICB an exception.
+EXCEPTION_TOLERANCE = 0.05
+STANDARDS = tuple(s / 100 for s in PERCENT_STANDARDS)
 TREND_PERIODS = 8
-
-
-def rag(actual: float | None, expected: float | None) -> str:
-    """``green``/``amber``/``red`` by ``RAG_RULE``; ``grey`` when either figure is missing."""
-    if actual is None or expected is None or pd.isna(actual) or pd.isna(expected):
-        return "grey"
-    if actual >= expected:
-        return "green"
-    if actual >= expected * (1 - AMBER_TOLERANCE):
-        return "amber"
-    return "red"
 
 
 @dataclass
@@ -60,8 +51,11 @@ class HighlightReport:
     initiatives: list[dict[str, Any]]
     produced: date
     rule: str = RAG_RULE
-    standards: tuple[float, float] = STANDARDS
+    standards: tuple[float, ...] = STANDARDS
+    rag_labels: dict[str, str] = field(default_factory=lambda: dict(RAG_LABELS))
+    rag_tags: dict[str, str] = field(default_factory=lambda: dict(RAG_TAG_COLOURS))
     method_text: str = field(default="")
+    structure: str = ""
 
 
 def default_baseline(periods: list[str], latest: str) -> str:
@@ -82,8 +76,9 @@ def _int(v: Any) -> int | None:
 
 def build_highlight(db: Database, region: str, period: str | None = None, baseline: str | None = None,
                     target: float = 0.75, by: date | None = None, method: str = "by_register",
-                    produced: date | None = None) -> HighlightReport:
-    """The report for region ``region`` at published quarter ``period`` (default the latest)."""
+                    produced: date | None = None, structure: str | None = None) -> HighlightReport:
+    """The report for region ``region`` at published quarter ``period`` (default the latest), in organisation
+    ``structure`` (default: the one in force at the end of ``period``; the report names it)."""
     from parity.reports import published
     from parity.reports.initiatives import initiatives
 
@@ -100,8 +95,9 @@ def build_highlight(db: Database, region: str, period: str | None = None, baseli
     baseline = baseline or default_baseline(periods, period)
     baseline_end = published.period_end(baseline)
     by = by or default_by(baseline_end)
+    structure = published.structure_for_period(period, structure)
 
-    regions = published.rollup(db, period, "region")
+    regions = published.rollup(db, period, "region", structure=structure)
     here = regions[regions["org_code"] == region]
     if here.empty:
         raise ConfigurationError(f"no published region {region} in {period}")
@@ -112,32 +108,33 @@ def build_highlight(db: Database, region: str, period: str | None = None, baseli
                 "gaps": [{"standard": round(100 * s), "needed": gap(register, all_six, s)[1],
                           "met": register > 0 and gap(register, all_six, s)[1] == 0} for s in STANDARDS]}
 
-    s = published.series(db, "region", region).sort_values("period")
+    s = published.series(db, "region", region, structure=structure).sort_values("period")
     s = s[s["period"] <= period].tail(TREND_PERIODS)
     trend = [{"period": p, "period_end": pd.Timestamp(e).date(), "register": _int(rg), "all_six": _int(a),
               "percent": None if pd.isna(pc) else round(float(pc), 1)}
              for p, e, rg, a, pc in zip(s["period"], s["period_end"], s["register"], s["all_six"], s["percent"],
                                         strict=True)]
 
-    plan = build(db, baseline, target, by, "icb", region, method)
-    now = published.rollup(db, period, "icb", region=region).set_index("org_code")
+    plan = build(db, baseline, target, by, "icb", region, method, structure=structure)
+    now = published.rollup(db, period, "icb", region=region, structure=structure).set_index("org_code")
     icbs = []
     for row in plan.to_dict(orient="records"):
         line = monthly_line(int(row["all_six"]), baseline_end, int(row["target_count"]), by)
         expected = expected_at(line, period_end)
         actual = _int(now["all_six"].get(row["org_code"])) if row["org_code"] in now.index else None
         reg_now = _int(now["register"].get(row["org_code"])) if row["org_code"] in now.index else None
+        percent = round(100 * actual / reg_now, 1) if actual is not None and reg_now else None
         icbs.append({
             "org_code": row["org_code"], "org_name": row.get("org_name") or row["org_code"],
-            "register": reg_now, "all_six": actual,
-            "percent": round(100 * actual / reg_now, 1) if actual is not None and reg_now else None,
+            "register": reg_now, "all_six": actual, "percent": percent,
             "baseline_all_six": int(row["all_six"]), "target_count": int(row["target_count"]),
             "expected": expected, "variance": None if actual is None else round(actual - expected, 1),
-            "rag": rag(actual, expected)})
+            "rag": rag(percent), "trajectory": trajectory_status(actual, expected),
+            "well_behind": actual is not None and actual < expected * (1 - EXCEPTION_TOLERANCE)})
     icbs.sort(key=lambda x: x["org_name"])
     shortfalls = sorted((i for i in icbs if i["variance"] is not None and i["variance"] < 0),
                         key=lambda i: i["variance"])
-    exceptions = [i for i in shortfalls if i["rag"] == "red"]
+    exceptions = [i for i in shortfalls if i["well_behind"]]
     if shortfalls and shortfalls[0] not in exceptions:
         exceptions.append(shortfalls[0])
 
@@ -152,7 +149,7 @@ def build_highlight(db: Database, region: str, period: str | None = None, baseli
         region_code=region, region_name=str(r.get("org_name") or region), period=period, period_end=period_end,
         baseline=baseline, baseline_end=baseline_end, target=target, by=by, method=method, headline=headline,
         trend=trend, icbs=icbs, exceptions=exceptions, initiatives=init_rows, produced=produced or date.today(),
-        method_text=METHODS[method])
+        method_text=METHODS[method], structure=structure_label(structure))
 
 
 def render_highlight_html(report: HighlightReport) -> str:

@@ -5,7 +5,7 @@
 
 =====================  ====================================================================================
 ``org_code, org_name``  the organisation (practices mapped to levels exactly as the engine does:
-                        ``practices`` table of ``results.structure``; a practice not in it is ``UNMAPPED``)
+                        ``practices`` table of ``results.structure_for(as_of)``; a practice not in it is ``UNMAPPED``)
 ``level, by, group``    the level, the breakdown and the group label
 ``reference_group``     the group the rate ratio compares against; ``is_reference`` marks its row
 ``register``            people in the denominator in this group
@@ -197,7 +197,7 @@ def inequalities(results: ResultStore, measure_id: str, as_of: date, level: str,
     checks = [c.id for c in measure.checks]
     status = results.status(measure_id, as_of)
     status = status[status["in_denominator"]]
-    structure = results.structure
+    structure = results.structure_for(as_of)
     practices = _practice_rows(results, structure)
     lookup = {p["practice_code"]: p for p in practices}
     codes = {pc: level_code(lookup.get(pc), level) for pc in status["practice_code"].unique()}

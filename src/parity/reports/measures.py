@@ -6,6 +6,7 @@ from datetime import date
 
 import pandas as pd
 
+from parity.codes.store import Codelists
 from parity.db import Database
 from parity.engine.base import LEVELS
 from parity.errors import ConfigurationError
@@ -15,26 +16,67 @@ from parity.settings import Settings
 
 
 def default_structure(db: Database) -> str:
-    """The organisation structure that covers most of the loaded practices."""
+    """The organisation structure that covers most of the loaded practices (for data without a
+    reporting date, such as the synthetic generator's practice choice)."""
     from parity.orgs import choose_structure
 
     codes = [r[0] for r in db.execute("SELECT DISTINCT practice_code FROM registrations")]
     return choose_structure(codes)
 
 
+def structure_for(as_of: date, structure: str | None = None) -> str:
+    """``structure`` when given (checked), else the one in force on ``as_of`` (product.md M1; issue 11)."""
+    from parity.orgs import check_structure, structure_in_force
+
+    return check_structure(structure) if structure else structure_in_force(as_of)
+
+
+def provenance(db: Database, measure: Measure, as_of: date, *, structure: str | None,
+               codelists: Codelists) -> dict[str, str]:
+    """What a figure used, named on every output: measure, reporting date, organisation structure,
+    codelist release (and the clusters that fell back to the shipped lists)."""
+    from parity.orgs import structure_label
+
+    meta = {"measure": measure.id, "as_of": as_of.isoformat()}
+    meta["structure"] = structure_label(structure_for(as_of, structure))
+    meta["codelists"] = codelists.describe(measure.clusters()).removeprefix("codelists: ")
+    return meta
+
+
+def england_name(db: Database, structure: str) -> str:
+    """The name of the top row: "England" only when the loaded practices cover every region of the
+    structure; otherwise it names what the data covers (issue 11: one region's data is never England)."""
+    from parity.orgs import organisations
+
+    regions = organisations(structure, "region")
+    rows = db.execute("SELECT DISTINCT p.region_code FROM practices p JOIN (SELECT DISTINCT practice_code FROM "
+                      "registrations) r ON r.practice_code = p.practice_code WHERE p.structure = ?", [structure])
+    present = sorted(str(r[0]) for r in rows)
+    if len(present) >= len(regions) or not present:
+        return "England"
+    names = dict(zip(regions["org_code"], regions["org_name"], strict=True))
+    return "Loaded data: " + ", ".join(names.get(c, c) for c in present) + " (not all of England)"
+
+
 def measure_table(db: Database, measure: Measure, as_of: date, level: str, *, structure: str | None = None,
-                  parent: str | None = None, settings: Settings | None = None) -> pd.DataFrame:
+                  parent: str | None = None, settings: Settings | None = None,
+                  codelists: Codelists | None = None) -> pd.DataFrame:
     """One row per organisation: ``org_code, org_name, register, all_six, percent``, per-check counts.
 
-    ``parent`` keeps only organisations whose parent code is ``parent``. With ``settings``,
+    ``structure`` defaults to the one in force on ``as_of``; ``codelists`` to this database's default
+    release. ``parent`` keeps only organisations whose parent code is ``parent``. With ``settings``,
     disclosure control is applied (``Settings.suppress_below``/``round_to``).
     """
+    from parity.codes.store import resolve_codelists
     from parity.engine.ibis_engine import IbisEngine
 
     if level not in LEVELS:
         raise ConfigurationError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
-    structure = structure or default_structure(db)
-    df = IbisEngine(db).aggregate(measure, as_of, level, structure)
+    structure = structure_for(as_of, structure)
+    lists = codelists or resolve_codelists(db)
+    df = IbisEngine(db, codes_for=lists.codes_for).aggregate(measure, as_of, level, structure)
+    if level == "england" and len(df):
+        df["org_name"] = england_name(db, structure)
     if parent:
         df = df[df["parent_code"] == parent].reset_index(drop=True)
     check_ids = [c.id for c in measure.checks]
@@ -52,12 +94,14 @@ def measure_table(db: Database, measure: Measure, as_of: date, level: str, *, st
     return df
 
 
-def patient_table(db: Database, measure: Measure, as_of: date) -> pd.DataFrame:
+def patient_table(db: Database, measure: Measure, as_of: date, *, codelists: Codelists | None = None) -> pd.DataFrame:
     """One row per patient: register flags, each check done (true/false), checks_done, all_six,
     then each check's status, last date and value."""
+    from parity.codes.store import resolve_codelists
     from parity.engine.ibis_engine import IbisEngine
 
-    df = IbisEngine(db).patient_status(measure, as_of)
+    lists = codelists or resolve_codelists(db)
+    df = IbisEngine(db, codes_for=lists.codes_for).patient_status(measure, as_of)
     check_ids = [c.id for c in measure.checks]
     cols = ["nhs_number", "practice_code", "on_register", "in_denominator", *check_ids, "checks_done", "all_six"]
     if measure.is_bundle:

@@ -346,8 +346,15 @@ def periods(db: Database) -> list[str]:
     return [r[0] for r in db.execute("SELECT DISTINCT period FROM published_phc ORDER BY period")]
 
 
-def _wide(db: Database, period: str | None = None) -> pd.DataFrame:
-    """One row per (period, source_code) with the count columns and the mapping columns."""
+def structure_for_period(label: str, structure: str | None = None) -> str:
+    """``structure`` if given, else the one in force at the end of published period ``label`` (issue 11)."""
+    from parity.reports.measures import structure_for
+
+    return structure_for(period_end(label), structure)
+
+
+def _wide(db: Database, period: str | None = None, structure: str = "2026") -> pd.DataFrame:
+    """One row per (period, source_code) with the count columns and the mapping columns of ``structure``."""
     ensure_tables(db)
     sql = "SELECT period, source_code, question, value FROM published_phc"
     rows = db.execute(sql + " WHERE period = ?", [period]) if period else db.execute(sql)
@@ -362,7 +369,7 @@ def _wide(db: Database, period: str | None = None) -> pd.DataFrame:
     for col in COUNT_COLUMNS:
         if col not in wide.columns:
             wide[col] = pd.NA
-    mapping = code_map(sorted(wide["source_code"].unique()))
+    mapping = code_map(sorted(wide["source_code"].unique()), structure)
     keep = ["source_code", "mapped_sub_icb", "sub_icb_name", "icb_code", "icb_name", "region_code", "region_name"]
     return wide.merge(mapping[keep], on="source_code", how="left")
 
@@ -398,19 +405,21 @@ def _control(df: pd.DataFrame, settings: Any) -> pd.DataFrame:
 
 
 def rollup(db: Database, period: str, level: str, region: str | None = None, *,
-           settings: Any = None) -> pd.DataFrame:
+           settings: Any = None, structure: str | None = None) -> pd.DataFrame:
     """One row per organisation at ``level`` (sub_icb | icb | region | england) for ``period``.
 
     Columns: ``org_code, org_name, register, all_six, percent, bmi, blood_pressure, lipids, glucose,
     alcohol, smoking, sources`` (``sources``: number of source codes summed). ``region`` keeps only
-    organisations in that 2026 region (for ``england`` it is ignored). England sums every stored code,
+    organisations in that region of ``structure`` (default: in force at the period's end; for ``england`` it
+    is ignored); ``attrs["structure"]`` names it. England sums every stored code,
     including unmapped ones (:func:`unmapped_codes`); the other levels only mapped codes, and
     ``attrs["unmapped"]`` lists the codes left out. With ``settings`` (``parity.settings.Settings``)
     disclosure control is applied as in :func:`parity.reports.measures.measure_table`.
     """
     _check_level(level)
     label = parse_period(period)
-    wide = _wide(db, label)
+    structure = structure_for_period(label, structure)
+    wide = _wide(db, label, structure)
     if wide.empty:
         if not periods(db):
             raise ConfigurationError("no published data imported; run 'parity published import FILE' first")
@@ -421,30 +430,38 @@ def rollup(db: Database, period: str, level: str, region: str | None = None, *,
     out = _group(wide, level, []).sort_values("org_code", ignore_index=True)[list(OUTPUT_COLUMNS)]
     out = _control(out, settings)
     out.attrs["unmapped"] = [] if level == "england" else unmapped
+    out.attrs["structure"] = structure
     return out
 
 
-def series(db: Database, level: str, org_code: str, *, settings: Any = None) -> pd.DataFrame:
+def series(db: Database, level: str, org_code: str, *, settings: Any = None,
+           structure: str | None = None) -> pd.DataFrame:
     """The time series of one organisation: ``period, period_end, register, all_six, percent`` and the checks.
 
-    Empty frame if the organisation has no published figures (unknown code).
+    One structure for every period (default: the one in force at the end of the latest stored period), so
+    the line follows the same organisation throughout. Empty frame if the organisation has no published
+    figures (unknown code).
     """
     _check_level(level)
-    wide = _wide(db)
+    stored = periods(db)
+    structure = structure_for_period(stored[-1], structure) if stored else (structure or "2026")
+    wide = _wide(db, structure=structure)
     out = _group(wide, level, ["period"]) if not wide.empty else pd.DataFrame(columns=["period", *OUTPUT_COLUMNS])
     code = ENGLAND_CODE if level == "england" else org_code.strip().upper()
     out = out[out["org_code"] == code].sort_values("period", ignore_index=True)
     out.insert(1, "period_end", [period_end(p) for p in out["period"]])
     out = out[["period", "period_end", "org_code", "org_name", "register", "all_six", "percent", *CHECK_COLUMNS,
                "sources"]]
-    return _control(out.reset_index(drop=True), settings)
+    out = _control(out.reset_index(drop=True), settings)
+    out.attrs["structure"] = structure
+    return out
 
 
-def org_name(level: str, code: str) -> str | None:
-    """Name of a 2026 organisation (sub-ICB, ICB, region) or "England"; None if unknown."""
+def org_name(level: str, code: str, structure: str = "2026") -> str | None:
+    """Name of an organisation (sub-ICB, ICB, region) of ``structure``, or "England"; None if unknown."""
     if _check_level(level) == "england":
         return "England"
-    frame = full_map()
+    frame = full_map(structure)
     col, name = {"sub_icb": ("mapped_sub_icb", "sub_icb_name"), "icb": ("icb_code", "icb_name"),
                  "region": ("region_code", "region_name")}[level]
     hit = frame[frame[col] == code.strip().upper()]

@@ -43,8 +43,10 @@ def import_cmd(
 @published_app.command("show")
 def show(
     period: Annotated[str, typer.Option("--period", help="Quarter, e.g. 2023-24-Q4 (or SMI-Q4-2023-2024)")],
-    level: Annotated[PublishedLevel, typer.Option(help="sub_icb, icb, region or england (2026 structure)")]
+    level: Annotated[PublishedLevel, typer.Option(help="sub_icb, icb, region or england")]
     = PublishedLevel.region,
+    structure: Annotated[str | None, typer.Option(help="Organisation structure 2022-23 or 2026 (default: the one "
+                                                       "in force at the end of the quarter)")] = None,
     region: Annotated[str | None, typer.Option(help="Only organisations in this region code, e.g. Y59")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", help="csv, json or table")] = OutFormat.table,
     disclosure: Annotated[bool, typer.Option(help="Apply disclosure control (suppress 1-7, round to 5)")] = False,
@@ -60,8 +62,11 @@ def show(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--period") from exc
     with open_database(settings.database_url, create=False) as db:
-        df = rollup(db, label, level.value, region, settings=settings if disclosure else None)
-    emit(df, fmt, title=f"Published SMI physical health checks — {label} — by {level.value}")
+        df = rollup(db, label, level.value, region, settings=settings if disclosure else None, structure=structure)
+    from parity.orgs import structure_label
+
+    emit(df, fmt, title=f"Published SMI physical health checks — {label} — by {level.value}",
+         metadata={"period": label, "structure": structure_label(df.attrs["structure"])})
     if df.attrs.get("unmapped"):
         typer.echo(f"not in any {level.value} (counted in England only): {', '.join(df.attrs['unmapped'])}",
                    err=True)

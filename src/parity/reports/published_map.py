@@ -1,4 +1,9 @@
-"""How each published source code maps to today's organisations (used by ``parity.reports.published``).
+"""How each published source code maps to an organisation structure (used by ``parity.reports.published``).
+
+Each figure is shown in one structure (issue 11): by default the one in force at the end of the published
+period (``parity.orgs.structure_in_force``): the **2022-23** structure (42 ICBs, the 2021 ICS footprints, so
+2021 board figures are reproduced) for periods before April 2026, the **2026** structure after. For 2022-23
+the rules below apply with "2026" read as "2022-23" (rule 2 never applies: every 2022-23 sub-ICB exists).
 
 Code mapping (:func:`code_map`): each source code (CCG of 2013–2021 or sub-ICB location of 2022–) is
 mapped to the **2026** structure (``parity.orgs`` structure ``"2026"``: NHS England GP registration
@@ -91,13 +96,14 @@ def _day(text: str) -> date | None:
 
 
 @functools.cache
-def full_map() -> pd.DataFrame:
-    """Every code of the ODS file and the 2026 structure with its mapping (cached; see the module docstring)."""
+def full_map(structure: str = "2026") -> pd.DataFrame:
+    """Every code of the ODS file with its mapping to ``structure`` (cached; see the module docstring)."""
     from parity import orgs
 
+    orgs.check_structure(structure)
     eccg = _eccg()
     p22 = orgs.practices("2022-23")
-    p26 = orgs.practices("2026")
+    p26 = orgs.practices(structure)
     subs26 = p26.drop_duplicates("sub_icb_code").set_index("sub_icb_code")
     subs22 = set(p22["sub_icb_code"])
     icb_subs22 = p22.groupby("icb_code")["sub_icb_code"].agg(lambda s: sorted(set(s)))
@@ -160,14 +166,14 @@ def full_map() -> pd.DataFrame:
     return pd.DataFrame(records).sort_values("source_code", ignore_index=True)
 
 
-def code_map(codes: list[str] | None = None) -> pd.DataFrame:
-    """How each source code maps to the 2026 sub-ICB, ICB and region (see the module docstring).
+def code_map(codes: list[str] | None = None, structure: str = "2026") -> pd.DataFrame:
+    """How each source code maps to the sub-ICB, ICB and region of ``structure`` (see the module docstring).
 
     Columns: ``source_code, source_name, source_end, ods_region, ods_icb, mapped_sub_icb, sub_icb_name,
     icb_code, icb_name, region_code, region_name, how, note``. ``codes`` keeps only those codes; a code
     not in the ODS file gets a row with ``how`` "unmapped".
     """
-    frame = full_map().copy()
+    frame = full_map(structure).copy()
     if codes is None:
         return frame
     wanted = sorted({str(c).strip().upper() for c in codes})

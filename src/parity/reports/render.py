@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 
-def rich_table(df: pd.DataFrame, title: str, console: Console | None = None) -> None:
-    """Print ``df`` as a table; numbers right-aligned, missing values shown as a dash."""
+def rich_table(df: pd.DataFrame, title: str, console: Console | None = None, caption: str | None = None) -> None:
+    """Print ``df`` as a table; numbers right-aligned, missing values shown as a dash; ``caption`` is a
+    footer line (what the figures used: structure, codelist release)."""
     # Wide enough for every column of a measure table even when output is piped (rich would use 80).
     console = console or Console(width=max(shutil.get_terminal_size((200, 24)).columns, 160))
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for col in df.columns:
         numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
         if col.endswith("_name"):

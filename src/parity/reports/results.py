@@ -22,6 +22,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TypeVar
@@ -30,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from parity.codes.store import Codelists
 from parity.dates import month_ends, quarter_ends_until
 from parity.db import Database
 from parity.engine.base import LEVELS, normalise_aggregate, normalise_status
@@ -43,6 +45,35 @@ PRECOMPUTED_MEASURES = ("phsmi", "qof-mh021")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A request's choice of organisation structure and codelist release (None: the default)."""
+
+    structure: str | None = None
+    codelists: str | None = None
+
+
+# The choice of the request being served (set by the web app for each request from its ``structure`` and
+# ``codelists`` query parameters; the default everywhere else), so every view of one request reads the same
+# structure and release without threading two more arguments through every page function.
+_CHOICE: ContextVar[Choice | None] = ContextVar("parity_results_choice", default=None)
+_DEFAULT_CHOICE = Choice()
+
+
+def set_choice(choice: Choice) -> Token[Choice | None]:
+    """Make ``choice`` the current one (returns a token for ``reset_choice``)."""
+    return _CHOICE.set(choice)
+
+
+def reset_choice(token: Token[Choice | None]) -> None:
+    _CHOICE.reset(token)
+
+
+def current_choice() -> Choice:
+    """The current request's choice (the default outside a request)."""
+    return _CHOICE.get() or _DEFAULT_CHOICE
+
+
 def ensure_results_schema(db: Database) -> None:
     """Create ``result_cache`` if missing (idempotent)."""
     blob = "BLOB" if db.kind == "duckdb" else "BYTEA"
@@ -53,9 +84,18 @@ def ensure_results_schema(db: Database) -> None:
 
 
 def data_version(db: Database) -> str:
-    """Fingerprint of the loaded data: changes whenever a load (replace or append) commits."""
+    """Fingerprint of the loaded data and codelists: changes whenever a load (replace or append) commits,
+    a codelist release is imported or the default release is chosen (``parity codes``), so cached
+    results are never served for other data or other codelists."""
+    from parity.codes.store import ensure_codelist_schema
+
     rows = db.execute("SELECT load_id, loaded_at FROM loads ORDER BY loaded_at, load_id")
-    digest = hashlib.sha256(repr([(str(a), str(b)) for a, b in rows]).encode()).hexdigest()
+    ensure_codelist_schema(db)
+    lists = db.execute("SELECT release, sha256 FROM codelist_files ORDER BY release, sha256")
+    chosen = db.execute("SELECT chosen_at, release FROM codelist_choice ORDER BY chosen_at DESC LIMIT 1")
+    state = repr(([(str(a), str(b)) for a, b in rows], [tuple(map(str, r)) for r in lists],
+                  [tuple(map(str, r)) for r in chosen]))
+    digest = hashlib.sha256(state.encode()).hexdigest()
     return f"{len(rows)}-{digest[:16]}"
 
 
@@ -89,16 +129,18 @@ class ResultStore:
     the first instead of computing it again.
     """
 
-    def __init__(self, db: Database, *, structure: str | None = None,
+    def __init__(self, db: Database, *, structure: str | None = None, codelists: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
         self._structure = structure
+        self._codelists_name = codelists
+        self._lists: dict[str, Codelists] = {}
+        self._engines: dict[str, object] = {}
         self._clock = clock
         self._lock = threading.RLock()
         self._memory: dict[tuple, object] = {}
         self._version: str | None = None
         self._version_read_at = -1e9
-        self._engine = None
         self._measures: dict[str, Measure] = {}
         with db.lock:
             ensure_results_schema(db)
@@ -119,7 +161,8 @@ class ResultStore:
         with self._lock:
             if current != self._version:
                 self._memory.clear()
-                self._engine = None
+                self._engines.clear()
+                self._lists.clear()
             self._version = current
             self._version_read_at = now
             return current
@@ -134,7 +177,8 @@ class ResultStore:
         with self._lock:
             self._memory.clear()
             self._version = None
-            self._engine = None
+            self._engines.clear()
+            self._lists.clear()
 
     # -- public results -----------------------------------------------------------------------
     def measure(self, measure_id: str) -> Measure:
@@ -143,74 +187,111 @@ class ResultStore:
             self._measures[measure_id] = load_measure(measure_id)
         return self._measures[measure_id]
 
-    @property
-    def structure(self) -> str:
-        """The organisation structure used for aggregates (given, or the one covering most practices)."""
-        if self._structure is None:
-            from parity.reports.measures import default_structure
+    def structure_for(self, as_of: date, structure: str | None = None) -> str:
+        """The organisation structure for figures on ``as_of``: ``structure`` if given, else the server's
+        configured one (``PARITY_STRUCTURE``), else the one in force on ``as_of`` (issue 11)."""
+        from parity.reports.measures import structure_for
 
+        return structure_for(as_of, structure or current_choice().structure or self._structure)
+
+    def codelists(self, name: str | None = None) -> Codelists:
+        """The codelists a figure uses: release ``name``, else the server's configured one, else this
+        database's default (``parity codes use``); read once per data version."""
+        self.version()
+        wanted = name or current_choice().codelists or self._codelists_name or ""
+        with self._lock:
+            if wanted in self._lists:
+                return self._lists[wanted]
+        from parity.codes.store import resolve_codelists
+
+        lists = resolve_codelists(self.db, wanted or None)
+        with self._lock:
+            self._lists[wanted] = lists
+        return lists
+
+    def england_name(self, structure: str) -> str:
+        """The top row's name: "England" only when the data covers every region (issue 11)."""
+        from parity.reports.measures import england_name
+
+        def build() -> str:
             with self.db.lock:
-                self._structure = default_structure(self.db)
-        return self._structure
+                return england_name(self.db, structure)
 
-    def aggregates(self, measure_id: str, as_of: date) -> dict[str, pd.DataFrame]:
-        """Aggregate frames at every level (``parity.engine.base`` contract) for one date."""
+        return self.derived(("england_name", structure), build)
+
+    def aggregates(self, measure_id: str, as_of: date, *, structure: str | None = None,
+                   codelists: str | None = None) -> dict[str, pd.DataFrame]:
+        """Aggregate frames at every level (``parity.engine.base`` contract) for one date, in ``structure``
+        (default: in force on ``as_of``) with ``codelists`` (default: this database's release)."""
         measure = self.measure(measure_id)
-        return self._get((measure_id, as_of, "aggregates"),
-                         lambda: self._compute_aggregates(measure, [as_of])[as_of],
+        st = self.structure_for(as_of, structure)
+        lists = self.codelists(codelists)
+        return self._get((measure_id, as_of, "aggregates", st, lists.key),
+                         lambda: self._compute_aggregates(measure, [as_of], st, lists)[as_of],
                          encode=_encode_levels, decode=lambda b: _decode_levels(b, measure))
 
-    def trend(self, measure_id: str, dates: Sequence[date]) -> dict[str, pd.DataFrame]:
+    def trend(self, measure_id: str, dates: Sequence[date], *, structure: str | None = None,
+              codelists: str | None = None) -> dict[str, pd.DataFrame]:
         """Aggregates for each date stacked (``as_of`` first column), per level; missing dates are
-        computed together in one engine call."""
+        computed together in one engine call. One structure for every date (default: the one in
+        force on the latest date), so a trend line follows the same organisations throughout."""
         measure = self.measure(measure_id)
         dates = list(dict.fromkeys(dates))
-        missing = [d for d in dates if not self._has((measure_id, d, "aggregates"))]
+        if not dates:
+            return {level: pd.DataFrame() for level in LEVELS}
+        st = self.structure_for(max(dates), structure)
+        lists = self.codelists(codelists)
+        missing = [d for d in dates if not self._has((measure_id, d, "aggregates", st, lists.key))]
         if missing:
             with self.db.lock:
-                missing = [d for d in missing if not self._has((measure_id, d, "aggregates"))]
+                missing = [d for d in missing if not self._has((measure_id, d, "aggregates", st, lists.key))]
                 if missing:
-                    for d, frames in self._compute_aggregates(measure, missing).items():
-                        self._put((measure_id, d, "aggregates"), frames, _encode_levels)
+                    for d, frames in self._compute_aggregates(measure, missing, st, lists).items():
+                        self._put((measure_id, d, "aggregates", st, lists.key), frames, _encode_levels)
         out: dict[str, list[pd.DataFrame]] = {level: [] for level in LEVELS}
         for d in dates:
-            for level, frame in self.aggregates(measure_id, d).items():
+            for level, frame in self.aggregates(measure_id, d, structure=st, codelists=codelists).items():
                 block = frame.copy()
                 block.insert(0, "as_of", d)
                 out[level].append(block)
         return {level: (pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame())
                 for level, blocks in out.items()}
 
-    def status(self, measure_id: str, as_of: date) -> pd.DataFrame:
+    def status(self, measure_id: str, as_of: date, *, codelists: str | None = None) -> pd.DataFrame:
         """Per-patient status (``parity.engine.base`` contract) for one date."""
         measure = self.measure(measure_id)
-        return self._get((measure_id, as_of, "status"), lambda: self._engine_for().patient_status(measure, as_of),
+        lists = self.codelists(codelists)
+        return self._get((measure_id, as_of, "status", lists.key),
+                         lambda: self._engine_for(lists).patient_status(measure, as_of),
                          encode=_encode_frame, decode=lambda b: normalise_status(_decode_frame(b), measure))
 
-    def status_by_practice(self, measure_id: str, as_of: date) -> dict[str, pd.DataFrame]:
+    def status_by_practice(self, measure_id: str, as_of: date, *,
+                           codelists: str | None = None) -> dict[str, pd.DataFrame]:
         """``status`` split by practice code (built once; a worklist request is then a dict lookup)."""
-        key = (measure_id, as_of, "status_by_practice")
+        key = (measure_id, as_of, "status_by_practice", self.codelists(codelists).key)
         self.version()
         with self._lock:
             if key in self._memory:
                 return self._memory[key]  # type: ignore[return-value]
-        frame = self.status(measure_id, as_of)
+        frame = self.status(measure_id, as_of, codelists=codelists)
         split = {str(code): part.reset_index(drop=True) for code, part in frame.groupby("practice_code", sort=False)}
         with self._lock:
             self._memory[key] = split
         return split
 
-    def practice_worklist(self, measure_id: str, as_of: date, practice_code: str) -> pd.DataFrame:
+    def practice_worklist(self, measure_id: str, as_of: date, practice_code: str, *,
+                          codelists: str | None = None) -> pd.DataFrame:
         """The whole worklist of one practice (``parity.reports.worklist.worklist``), built once per data
         version; shared by the web worklist, recall and the ranked care worklists."""
 
         def build() -> pd.DataFrame:
-            status = self.status_by_practice(measure_id, as_of).get(practice_code)
+            status = self.status_by_practice(measure_id, as_of, codelists=codelists).get(practice_code)
             if status is None:
-                status = self.status(measure_id, as_of).iloc[0:0]
+                status = self.status(measure_id, as_of, codelists=codelists).iloc[0:0]
             return self.worklist_of(status, measure_id, as_of)
 
-        return self.derived(("worklist", measure_id, as_of, practice_code), build)
+        key = ("worklist", measure_id, as_of, practice_code, self.codelists(codelists).key)
+        return self.derived(key, build)
 
     def worklist_of(self, status: pd.DataFrame, measure_id: str, as_of: date) -> pd.DataFrame:
         """``worklist`` for the patients in ``status``, joined only to their own demographics rows."""
@@ -238,7 +319,7 @@ class ResultStore:
 
     def derived(self, key: tuple, build: Callable[[], T]) -> T:
         """A value derived from results (an index, a rendered fragment), kept until the data changes."""
-        full = ("derived", *key)
+        full = ("derived", current_choice(), *key)
         self.version()
         with self._lock:
             if full in self._memory:
@@ -274,25 +355,32 @@ class ResultStore:
         return RefreshSummary(version, ids, len(dates), time.perf_counter() - started, int(stale), computed)
 
     # -- internals ------------------------------------------------------------------------------
-    def _engine_for(self):  # noqa: ANN202 - IbisEngine, imported lazily (heavy)
+    def _engine_for(self, lists: Codelists):  # noqa: ANN202 - IbisEngine, imported lazily (heavy)
+        """One engine per codelist release (its feature plans are built from that release's codes)."""
         from parity.engine.ibis_engine import IbisEngine
 
-        if self._engine is None:
-            self._engine = IbisEngine(self.db)
-        return self._engine
+        with self._lock:
+            engine = self._engines.get(lists.key)
+            if engine is None:
+                engine = self._engines[lists.key] = IbisEngine(self.db, codes_for=lists.codes_for)
+        return engine
 
-    def _compute_aggregates(self, measure: Measure, dates: list[date]) -> dict[date, dict[str, pd.DataFrame]]:
+    def _compute_aggregates(self, measure: Measure, dates: list[date], structure: str,
+                            lists: Codelists) -> dict[date, dict[str, pd.DataFrame]]:
         with self.db.lock:
-            stacked = self._engine_for().trend_all(measure, dates, self.structure)
+            stacked = self._engine_for(lists).trend_all(measure, dates, structure)
+        top = self.england_name(structure)
         out: dict[date, dict[str, pd.DataFrame]] = {d: {} for d in dates}
         for level, frame in stacked.items():
             for d in dates:
                 part = frame[frame["as_of"] == d].drop(columns="as_of")
+                if level == "england" and len(part):
+                    part = part.assign(org_name=top)
                 out[d][level] = normalise_aggregate(part, measure)
         return out
 
     def _key(self, key: tuple) -> str:
-        return "|".join(str(k) for k in key) + f"|{self.structure}"
+        return "|".join(str(k) for k in key)
 
     def _has(self, key: tuple) -> bool:
         version = self.version()

@@ -200,12 +200,13 @@ def expected_at(line: pd.DataFrame, day: date) -> float:
     return vals[-1]
 
 
-def actuals(db: Any, level: str, org_code: str, since: date | None = None) -> pd.DataFrame:
-    """The published series of an area (``parity.reports.published.series``): ``month_end, all_six, register,
-    percent, period`` from ``since`` (a date, inclusive) on."""
+def actuals(db: Any, level: str, org_code: str, since: date | None = None,
+            structure: str | None = None) -> pd.DataFrame:
+    """The published series of an area (``parity.reports.published.series``, in ``structure``): ``month_end,
+    all_six, register, percent, period`` from ``since`` (a date, inclusive) on."""
     from parity.reports.published import series
 
-    s = series(db, level, org_code)
+    s = series(db, level, org_code, structure=structure)
     cols = ["month_end", "all_six", "register", "percent", "period"]
     if s is None or s.empty:
         return pd.DataFrame(columns=cols)
@@ -236,8 +237,9 @@ def _with_months(df: pd.DataFrame, baseline_end: date, by: date, target: float) 
 
 
 def build(db: Any, baseline: str, target: float, by: date | None = None, level: str = "region",
-          org: str | None = None, method: str = "by_register") -> pd.DataFrame:
-    """The trajectory table from the published quarter ``baseline`` (``YYYY-YY-Qn``).
+          org: str | None = None, method: str = "by_register", structure: str | None = None) -> pd.DataFrame:
+    """The trajectory table from the published quarter ``baseline`` (``YYYY-YY-Qn``), in organisation
+    ``structure`` (default: the one in force at the end of the baseline quarter; ``attrs["structure"]``).
 
     ``level="region"``: each region's (or region ``org``'s) own gap. ``level="icb"``: each region's gap shared across
     its ICBs with ``split(method)``; ``org`` is a region (its ICBs) or an ICB (that ICB, within its region's split).
@@ -253,10 +255,11 @@ def build(db: Any, baseline: str, target: float, by: date | None = None, level: 
     if baseline not in published.periods(db):
         raise ConfigurationError(f"no published data for period {baseline}")
     baseline_end = published.period_end(baseline)
+    structure = published.structure_for_period(baseline, structure)
     by = by or default_by(baseline_end)
     if by <= baseline_end:
         raise ConfigurationError("the target date must be after the end of the baseline period")
-    regions = published.rollup(db, baseline, "region")
+    regions = published.rollup(db, baseline, "region", structure=structure)
     if level == "region":
         if org:
             regions = regions[regions["org_code"] == org]
@@ -266,11 +269,13 @@ def build(db: Any, baseline: str, target: float, by: date | None = None, level: 
         out["parent_code"] = "england"
         out["target_percent"] = [round(100 * t / r, 1) if r else None
                                  for t, r in zip(out["target_count"], out["register"], strict=True)]
-        return out.sort_values("org_code").reset_index(drop=True)
+        out = out.sort_values("org_code").reset_index(drop=True)
+        out.attrs["structure"] = structure
+        return out
     parts = []
     only_icb = None
     if org and org not in set(regions["org_code"]):
-        icbs = published.rollup(db, baseline, "icb")
+        icbs = published.rollup(db, baseline, "icb", structure=structure)
         match = icbs[icbs["org_code"] == org]
         if match.empty:
             raise ConfigurationError(f"no published region or ICB {org} in {baseline}")
@@ -282,7 +287,7 @@ def build(db: Any, baseline: str, target: float, by: date | None = None, level: 
         regions = regions[regions["org_code"] == org]
     for r in regions.to_dict(orient="records"):
         total = gap(int(r["register"]), int(r["all_six"]), target)[1]
-        icbs = published.rollup(db, baseline, "icb", region=r["org_code"])
+        icbs = published.rollup(db, baseline, "icb", region=r["org_code"], structure=structure)
         if icbs.empty:
             continue
         share = split(total, icbs, method, target)
@@ -300,20 +305,25 @@ def build(db: Any, baseline: str, target: float, by: date | None = None, level: 
     out = _with_months(out.reset_index(drop=True), baseline_end, by, target)
     cols = ["org_code", "org_name", "parent_code", "register", "all_six", "percent", "target_count",
             "additional_patients", "months", "per_month", "target_percent", "target", "baseline_end", "by"]
-    return out.reindex(columns=cols)
+    out = out.reindex(columns=cols)
+    out.attrs["structure"] = structure
+    return out
 
 
-def actuals_total(db: Any, level: str, codes: list[str], since: str, region: str | None = None) -> pd.DataFrame:
+def actuals_total(db: Any, level: str, codes: list[str], since: str, region: str | None = None,
+                  structure: str | None = None) -> pd.DataFrame:
     """Published ``month_end, period, register, all_six`` summed over the areas ``codes`` at ``level`` for every
-    stored quarter from ``since`` (a period label) on: the actual line to set against a trajectory."""
+    stored quarter from ``since`` (a period label) on: the actual line to set against a trajectory. One
+    ``structure`` throughout (default: the one in force at the end of ``since``, as ``build``)."""
     from parity.reports import published
 
+    structure = published.structure_for_period(since, structure)
     rows = []
     wanted = set(codes)
     for p in published.periods(db):
         if p < since:
             continue
-        df = published.rollup(db, p, level, region=region)
+        df = published.rollup(db, p, level, region=region, structure=structure)
         df = df[df["org_code"].isin(wanted)]
         if df.empty:
             continue

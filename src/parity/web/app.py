@@ -23,6 +23,7 @@ from parity.db import Database, open_database
 from parity.errors import ConfigurationError
 from parity.reports.results import ResultStore
 from parity.settings import Settings
+from parity.web.choice import ChoiceMiddleware
 from parity.web.errors import install_error_handlers
 from parity.web.security import SecurityHeadersMiddleware
 from parity.web.templating import make_templates
@@ -118,6 +119,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ChoiceMiddleware)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

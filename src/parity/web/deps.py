@@ -93,7 +93,7 @@ def actor_scope(request: Request, actor: Actor, as_of: date) -> Scope:
         return cached[1]
     state = get_state(request)
     scope = state.scopes.get(state.results.version(), actor.user, as_of,
-                             lambda: scope_for(state.db, actor.user, state.results.structure, as_of))
+                             lambda: scope_for(state.db, actor.user, state.results.structure_for(as_of), as_of))
     request.state.scope = (as_of, scope)
     return scope
 

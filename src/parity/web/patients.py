@@ -37,7 +37,7 @@ def patient_record(request: Request, actor: Actor, nhs_number: str, measure_id: 
     measure = state.results.measure(measure_id)
     with state.db.lock:
         try:
-            rec = patient_timeline(state.db, measure, nhs_number, as_of, state.results.structure)
+            rec = patient_timeline(state.db, measure, nhs_number, as_of, state.results.structure_for(as_of))
         except NotFound:
             record(state.db, actor, action, resource, "denied", "no such patient")
             raise

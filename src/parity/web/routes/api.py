@@ -61,7 +61,7 @@ def measures(request: Request, actor: ActorDep, as_of: AsOfDep, measure: Measure
     rows = views.level_rows(state.results, measure, as_of, level, parent)
     m = state.results.measure(measure)
     return MeasuresPublic(
-        measure=measure, as_of=as_of, level=level, parent=parent, structure=state.results.structure,
+        measure=measure, as_of=as_of, level=level, parent=parent, structure=state.results.structure_for(as_of),
         data_version=state.results.version(), rows=[_measure_row(r, m) for r in rows])
 
 

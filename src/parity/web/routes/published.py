@@ -1,10 +1,9 @@
 """Published NHS England SMI health-check figures (SDCS series) beside Parity's own computed figures.
 
 Pages: ``/published`` (England), ``/published/region/{code}``, ``/published/icb/{code}``. Aggregates only,
-so any signed-in user may see them. Organisations are those of the 2026 structure (see
-:mod:`parity.reports.published`); Parity's own figures are matched on the same ICB / region code in
-Parity's loaded structure, and the page says when Parity has no figure for that code (for example a
-2026 ICB formed by a merger when Parity's data uses the 2022-23 structure).
+so any signed-in user may see them. One organisation structure for the whole page (issue 11): the one in force
+on the page's reporting date, or ``?structure=``; the published series and Parity's own figures are both shown
+in it, and the page names it. Parity's England line is shown only when its data covers all of England.
 """
 
 from __future__ import annotations
@@ -37,6 +36,8 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 
 def _parity_trend(request: Request, as_of: Any, level: str, code: str) -> list[dict[str, Any]]:
     state = get_state(request)
+    if level == "england" and state.results.england_name(state.results.structure_for(as_of)) != "England":
+        return []  # one region's data is never shown as England
     try:
         return views.trend(state.results, "phsmi", as_of, level, code)
     except ParityError:
@@ -44,14 +45,16 @@ def _parity_trend(request: Request, as_of: Any, level: str, code: str) -> list[d
 
 
 def _page(request: Request, actor: Any, as_of: Any, level: str, code: str) -> Response:
+    from parity.orgs import structure_label
     from parity.reports import published as pub
 
     state = get_state(request)
+    structure = state.results.structure_for(as_of)
     with state.db.lock:
         labels = pub.periods(state.db)
         if not labels:
             raise NotFound("no published figures imported yet (parity published import FILE)")
-        series = pub.series(state.db, level, code)
+        series = pub.series(state.db, level, code, structure=structure)
         if series.empty:
             raise NotFound(f"no published figures for {views.LEVEL_LABELS[level]} {code}")
         latest = labels[-1]
@@ -59,7 +62,8 @@ def _page(request: Request, actor: Any, as_of: Any, level: str, code: str) -> Re
         children = []
         unmapped: list[str] = []
         if child:
-            table = pub.rollup(state.db, latest, child, region=code if level == "region" else None)
+            table = pub.rollup(state.db, latest, child, region=code if level == "region" else None,
+                               structure=structure)
             children = _records(table)
             unmapped = list(table.attrs.get("unmapped", []))
     rows = _records(series)
@@ -71,18 +75,11 @@ def _page(request: Request, actor: Any, as_of: Any, level: str, code: str) -> Re
         request, actor, title=f"Published figures – {name}", level=level, code=code, org_name=name,
         level_label=views.LEVEL_LABELS[level], rows=list(reversed(rows)), latest=latest, children=children,
         child_level=child, child_label=views.LEVEL_LABELS.get(child or "", ""), unmapped=unmapped,
-        parity_rows=list(reversed(parity_points)), parity_structure=_structure(request), as_of=as_of,
+        parity_rows=list(reversed(parity_points)), parity_structure=structure_label(structure), as_of=as_of,
         chart=charts.trend_chart(points, description=f"All-six rate over time for {name}: published and Parity"),
         breadcrumbs=[("Published: England", "/published")] if level != "england" else [],
     )
     return state.templates.TemplateResponse(request, "published.html", ctx)
-
-
-def _structure(request: Request) -> str | None:
-    try:
-        return get_state(request).results.structure
-    except Exception:  # noqa: BLE001 - no practices loaded yet: no Parity structure to name
-        return None
 
 
 @router.get("/published", response_class=HTMLResponse)
@@ -93,11 +90,11 @@ def published_england(request: Request, actor: ActorDep, as_of: AsOfDep) -> Resp
 
 @router.get("/published/region/{code}", response_class=HTMLResponse)
 def published_region(request: Request, code: str, actor: ActorDep, as_of: AsOfDep) -> Response:
-    """One NHS England region (2026 structure), its ICBs in the latest quarter, and Parity's figures."""
+    """One NHS England region, its ICBs in the latest quarter, and Parity's figures (one structure)."""
     return _page(request, actor, as_of, "region", code.strip().upper()[:10])
 
 
 @router.get("/published/icb/{code}", response_class=HTMLResponse)
 def published_icb(request: Request, code: str, actor: ActorDep, as_of: AsOfDep) -> Response:
-    """One ICB (2026 structure) and Parity's figures for the same ICB code, if Parity has it."""
+    """One ICB and Parity's figures for the same ICB code, if Parity has it (one structure)."""
     return _page(request, actor, as_of, "icb", code.strip().upper()[:10])
