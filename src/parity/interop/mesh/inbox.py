@@ -184,13 +184,27 @@ def receive(db: Database, practice_code: str, mailbox: str, message_id: str, bod
         quoted = itk.message_reference(body) or message_id
         common = {"in_reply_to": message_id, "quoted_id": quoted, "mailbox": mailbox, "responder_ods": practice_code,
                   "recipient": sender, "workflow_id": workflow_id or "", "local_id": local_id, "now": now}
-        unreadable = parsed is None and not body.lstrip().startswith(b"{")
-        replies.queue(db, reason="unreadable" if unreadable else ("malformed" if parsed is None else "received"),
-                      issues=problems, **common)
-        if parsed is not None:
-            replies.queue(db, reason=outcome.code or "filed", **common)
+        if parsed is None:
+            unreadable = not body.lstrip().startswith(b"{")
+            replies.queue(db, reason="unreadable" if unreadable else "malformed", issues=problems, **common)
+        else:
+            _queue_outcome(db, outcome.code or "filed", common, infrastructure=True, business=True)
     log.info("MESH message stored: %s", outcome.outcome)
     return outcome
+
+
+def _queue_outcome(db: Database, code: str, common: dict[str, object], *, infrastructure: bool,
+                   business: bool) -> None:
+    """The acknowledgements of a message that could be read: "received" then the business outcome;
+    a refusal with an infrastructure-level ITK code (20010 other practice, 20008 already processed)
+    is the infrastructure acknowledgement itself, with no business one (ITK3: negative is final)."""
+    if itk.kind_of(itk.REASONS[code][0]) == "infrastructure":
+        replies.queue(db, reason=code, **common)  # type: ignore[arg-type]
+        return
+    if infrastructure:
+        replies.queue(db, reason="received", **common)  # type: ignore[arg-type]
+    if business:
+        replies.queue(db, reason=code, **common)  # type: ignore[arg-type]
 
 
 FILING_LOCK_KEY = 7_347_125_902
@@ -313,10 +327,10 @@ def receive_document(db: Database, practice_code: str, mailbox: str, message_id:
                   or itk.message_reference(body) or message_id, "mailbox": mailbox,
                   "responder_ods": practice_code, "recipient": sender, "workflow_id": workflow, "local_id": local_id,
                   "sender_reference": doc.sender_reference if doc else "", "now": now}
-        if doc is None or doc.inf_ack:
-            replies.queue(db, reason="received" if doc else "malformed", issues=problems, **common)
-        if doc is not None and doc.bus_ack:
-            replies.queue(db, reason=outcome.code, **common)
+        if doc is None:
+            replies.queue(db, reason="malformed", issues=problems, **common)
+        else:
+            _queue_outcome(db, outcome.code, common, infrastructure=doc.inf_ack, business=doc.bus_ack)
     log.info("MESH Send Document stored: %s", outcome.outcome)
     return outcome
 
