@@ -16,6 +16,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+# National standards for the all-six rate: one definition (parity.rules.standards).
+from parity.rules.standards import STANDARDS
+
 __all__ = [
     "FUNNEL_BANDS",
     "NHS_BLUE",
@@ -29,6 +32,7 @@ __all__ = [
     "STANDARDS",
     "check_bars",
     "funnel_chart",
+    "small_multiples",
     "trend_chart",
 ]
 
@@ -52,9 +56,6 @@ _BORDER_GREY = "#d8dde0"
 # least 3:1 contrast against white (WCAG 1.4.11 non-text contrast) except warm yellow, which comes last.
 PALETTE = [NHS_BLUE, NHS_GREEN, _NHS_PURPLE, NHS_RED, _NHS_AQUA_GREEN, _NHS_PINK, NHS_GREY, _NHS_DARK_BLUE,
            NHS_WARM_YELLOW]
-
-# National standards for the all-six rate (NHS Long Term Plan): 60%, then 75%.
-STANDARDS: tuple[float, float] = (60.0, 75.0)
 
 HEIGHT = 300
 
@@ -161,6 +162,54 @@ def trend_chart(
     ]
     spec["resolve"] = {"scale": {"y": "shared"}}
     return spec
+
+
+def small_multiples(
+    rows: Iterable[Mapping[str, Any]],
+    standards: Sequence[float] = STANDARDS,
+    *,
+    columns: int = 3,
+    panel_width: int = 260,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """One small line chart per series (e.g. per check), side by side on the same 0-100 scale.
+
+    Six lines overlaid on one chart hide each other where rates are close; a panel each keeps every series
+    readable and still comparable (same axes). The standards are dashed rules in every panel.
+
+    Args:
+        rows: as ``trend_chart``: ``period``, ``percent`` (may be None) and ``label`` (one panel per label).
+        columns: panels per row. panel_width: each panel's width in pixels (facets cannot fill the container).
+        description: text Vega puts on the SVG as its accessible name.
+    """
+    values = [{"period": _clean(r["period"]), "period_label": _fmt_day(_clean(r["period"])),
+               "percent": _clean(r["percent"]), "label": str(r["label"])} for r in rows]
+    series = list(dict.fromkeys(v["label"] for v in values))
+    x = {"field": "period", "type": "temporal", "title": None, "scale": {"type": "utc"},
+         "axis": {"format": "%b %y", "labelOverlap": True, "labelAngle": 0,
+                  "tickCount": {"interval": "month", "step": max(3, _month_step([v["period"] for v in values]))}}}
+    y = {**_percent_axis("percent", "% of register"), "axis": {"values": [0, 25, 50, 75, 100]}}
+    layers: list[dict[str, Any]] = [
+        {"mark": {"type": "line", "color": NHS_BLUE, "point": {"filled": True, "size": 40, "color": NHS_BLUE}},
+         "encoding": {"x": x, "y": y, "tooltip": [
+             {"field": "label", "type": "nominal", "title": "Check"},
+             {"field": "period_label", "type": "nominal", "title": "Period ending"},
+             {"field": "percent", "type": "quantitative", "title": "% of register", "format": ".1f"}]}},
+    ]
+    for s in standards:
+        layers.append({"mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 1.5, "color": NHS_DARK_GREY},
+                       "encoding": {"y": {"datum": float(s), "type": "quantitative"}}})
+    return {
+        "$schema": SCHEMA,
+        "description": description or "One small chart per series: percentage of the register over time.",
+        "config": CONFIG,
+        "data": {"values": values},
+        "facet": {"field": "label", "type": "nominal", "title": None, "sort": series,
+                  "header": {"labelFontSize": 14, "labelFontWeight": "bold", "labelColor": NHS_DARK_GREY}},
+        "columns": columns,
+        "spec": {"width": panel_width, "height": 160, "layer": layers},
+        "resolve": {"scale": {"y": "shared", "x": "shared"}},
+    }
 
 
 def check_bars(

@@ -22,6 +22,8 @@ LEVEL_LABELS = {"england": "England", "region": "Region", "icb": "ICB", "sub_icb
                 "pcn": "PCN", "practice": "Practice"}
 CHILD_LEVEL = {"england": "region", "region": "icb", "icb": "sub_icb", "sub_icb": "pcn", "pcn": "practice"}
 MEASURES = ("phsmi", "qof-mh021")
+# What pickers and captions call each measure (the id is for URLs and the API, not for people).
+MEASURE_LABELS = {"phsmi": "PHSMI (national)", "qof-mh021": "QOF MH021"}
 
 
 @dataclass(frozen=True)
@@ -201,3 +203,26 @@ def red_zone(results: ResultStore, measure_id: str, as_of: date, level: str,
         frame = frames[child]
         kids = {str(r["org_code"]): r for r in frame[frame["parent_code"] == code].to_dict("records")}
     return row, kids
+
+
+def descendants(results: ResultStore, measure_id: str, as_of: date, level: str, code: str,
+                target: str = "practice") -> list[dict[str, Any]]:
+    """Every organisation at level ``target`` below (level, code), e.g. all practices of an ICB, by code."""
+    order = list(LEVELS)
+    if order.index(check_level(target)) >= order.index(check_level(level)):
+        return []
+    index = aggregate_index(results, measure_id, as_of)
+    parents = {code}
+    step = level
+    while step != target:
+        step = CHILD_LEVEL[step]
+        rows = [r for p in parents for r in index.children.get((step, p), [])]
+        parents = {r["org_code"] for r in rows}
+    return sorted(rows, key=lambda r: r["org_code"])
+
+
+def comparison(results: ResultStore, measure_id: str, as_of: date, level: str, code: str) -> list[dict[str, Any]]:
+    """(level, code) and every area it sits in, up to England: the rows a page compares against."""
+    own = org_row(results, measure_id, as_of, level, code)
+    chain = ancestors(results, measure_id, as_of, level, code)
+    return [own, *reversed(chain)]

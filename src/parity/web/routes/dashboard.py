@@ -57,8 +57,29 @@ def organisation(request: Request, level: str, code: str, actor: ActorDep, as_of
                                           "declined_percent": r["declined_percent"]} for r in rates]),
         },
         worklist=level == "practice" and actor_scope(request, actor, as_of).can_view_practice(code),
+        comparison=views.comparison(state.results, measure, as_of, level, code),
     )
     return state.templates.TemplateResponse(request, "org.html", ctx)
+
+
+@router.get("/orgs/{level}/{code}/areas.csv")
+def areas_csv(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOfDep,
+              measure: MeasureQuery = "phsmi") -> Response:
+    """The overview's table of areas one level down, and each check's rate for them (Checks by area), as CSV."""
+    state = get_state(request)
+    ctx = _org_context(request, actor, level, code, as_of, measure)
+    m = state.results.measure(measure)
+    out = []
+    for r in [ctx["row"], *views.children(state.results, measure, as_of, level, code)]:
+        rates = {c["check"]: c for c in views.check_rates(r, m)}
+        item = {"Level": views.LEVEL_LABELS[r["level"]], "Code": r["org_code"], "Name": r["org_name"],
+                "Register": r["register"], "All six": r["all_six"], "All-six rate (%)": r["percent"]}
+        for c in m.checks:
+            item[f"{c.label} done"] = rates[c.id]["done"]
+            item[f"{c.label} rate (%)"] = rates[c.id]["percent"]
+            item[f"{c.label} declined"] = rates[c.id]["declined"]
+        out.append(item)
+    return _csv(_frame(out), f"areas-{level}-{code}-{measure}-{as_of}.csv")
 
 
 @router.get("/orgs/{level}/{code}/variation", response_class=HTMLResponse)
@@ -91,6 +112,7 @@ def checks(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOf
     ctx = _org_context(request, actor, level, code, as_of, measure)
     m = state.results.measure(measure)
     rows = views.children(state.results, measure, as_of, level, code)
+    trend = views.check_trend(state.results, m, as_of, level, code)
     ctx.update(
         title=f"Checks – {ctx['row']['org_name']}",
         wide=True,
@@ -98,9 +120,81 @@ def checks(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOf
         check_list=m.checks,
         rows=[{**r, "rates": {c["check"]: c for c in views.check_rates(r, m)}} for r in rows],
         own={c["check"]: c for c in views.check_rates(ctx["row"], m)},
-        chart=charts.trend_chart(views.check_trend(state.results, m, as_of, level, code)),
+        chart=charts.small_multiples(trend, description="One small line chart per check: the share of the "
+                                     "register with that check done at each quarter end, with the 60% and 75% "
+                                     "standards dashed."),
+        trend_table=_trend_table(trend),
     )
     return state.templates.TemplateResponse(request, "checks.html", ctx)
+
+
+def _trend_table(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The small multiples' figures as a table: a row per quarter end, a column per check."""
+    periods = list(dict.fromkeys(p["period"] for p in points))
+    labels = list(dict.fromkeys(p["label"] for p in points))
+    cell = {(p["period"], p["label"]): p["percent"] for p in points}
+    return {"columns": ["Quarter ending", *labels],
+            "rows": [[charts._fmt_day(d), *(cell.get((d, lab)) for lab in labels)] for d in periods]}
+
+
+@router.get("/orgs/{level}/{code}/practices", response_class=HTMLResponse)
+def practices(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOfDep,
+              measure: MeasureQuery = "phsmi") -> Response:
+    """League table of every practice in the area, best rate first, with the funnel band of each."""
+    state = get_state(request)
+    ctx = _org_context(request, actor, level, code, as_of, measure)
+    rows = league(request, level, code, as_of, measure)
+    points = [r for r in rows if r.get("band")]
+    result = funnel(_frame(rows)) if points else None
+    ctx.update(
+        title=f"Practices – {ctx['row']['org_name']}", wide=True, rows=rows, child_level=views.CHILD_LEVEL.get(level),
+        centre=None if result is None else 100 * result.centre,
+        chart=None if result is None else charts.funnel_chart(
+            [{**p, "percent": 100 * p["rate"]} for p in points],
+            [{k: (v if k == "n" else 100 * v) for k, v in r.items()} for r in result.limits.to_dict(orient="records")],
+            100 * result.centre),
+    )
+    return state.templates.TemplateResponse(request, "practices.html", ctx)
+
+
+@router.get("/orgs/{level}/{code}/practices.csv")
+def practices_csv(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOfDep,
+                  measure: MeasureQuery = "phsmi") -> Response:
+    _org_context(request, actor, level, code, as_of, measure)
+    rows = league(request, level, code, as_of, measure)
+    columns = {"rank": "Rank", "org_code": "Practice code", "org_name": "Practice", "pcn_name": "PCN",
+               "register": "Register", "all_six": "All six", "percent": "All-six rate (%)", "band_words": "Funnel band"}
+    frame = _frame(rows).reindex(columns=list(columns)).rename(columns=columns) if rows else \
+        _frame([]).reindex(columns=list(columns.values()))
+    return _csv(frame, f"practices-{level}-{code}-{measure}-{as_of}.csv")
+
+
+def league(request: Request, level: str, code: str, as_of: date, measure: str) -> list[dict[str, Any]]:
+    """The area's practices ranked by all-six rate (ties: larger register first), with funnel bands."""
+    state = get_state(request)
+    rows = views.descendants(state.results, measure, as_of, level, code, "practice")
+    if not rows:
+        return []
+    pcn = {r["org_code"]: r["org_name"] for r in views.level_rows(state.results, measure, as_of, "pcn")}
+    points = {str(p["org_code"]): p for p in funnel(_frame(rows)).points.to_dict(orient="records")}
+    out = []
+    for r in rows:
+        p = points.get(r["org_code"], {})
+        band = p.get("band")
+        out.append({**r, "pcn_name": pcn.get(r.get("parent_code") or "", r.get("parent_code") or ""),
+                    "band": band, "rate": p.get("rate"),
+                    "band_words": charts.FUNNEL_BANDS[band][0] if band in charts.FUNNEL_BANDS else "–"})
+    out.sort(key=lambda r: (r["percent"] is None, -(r["percent"] or 0), -(r["register"] or 0), r["org_code"]))
+    for i, r in enumerate(out, start=1):
+        r["rank"] = i
+    return out
+
+
+def _csv(frame: Any, filename: str) -> Response:
+    from parity.reports.export import to_csv_bytes
+
+    return Response(to_csv_bytes(frame), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _org_context(request: Request, actor: Actor, level: str, code: str, as_of: date,
@@ -114,7 +208,8 @@ def _org_context(request: Request, actor: Actor, level: str, code: str, as_of: d
     crumbs = [(f"{r['org_name']}", f"/orgs/{r['level']}/{r['org_code']}{query}") for r in trail]
     return base_context(
         request, actor, row=row, level=level, code=code, as_of=as_of, measure=measure,
-        measure_obj=state.results.measure(measure), measures=views.MEASURES, level_label=views.LEVEL_LABELS[level],
+        measure_obj=state.results.measure(measure), measures=views.MEASURES, measure_labels=views.MEASURE_LABELS,
+        level_label=views.LEVEL_LABELS[level],
         level_labels=views.LEVEL_LABELS, dates=views.reporting_dates(reporting_date(request, None)), query=query,
         breadcrumbs=crumbs,
     )
