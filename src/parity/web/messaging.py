@@ -15,9 +15,9 @@ from fastapi import Request, UploadFile
 from parity.access import Actor, Role, record
 from parity.errors import NotFound, PermissionDenied, Problem, ValidationError
 from parity.interop import checks as trust_checks
-from parity.interop.mesh import inbox, outbox
+from parity.interop.mesh import inbox, outbox, replies
 from parity.interop.mesh.inbox import InboxMessage
-from parity.interop.record import CheckRecord
+from parity.interop.record import ODS_CODE, CheckRecord
 from parity.rules.template import CheckTemplate
 from parity.web.deps import actor_scope, get_state, today
 
@@ -46,6 +46,14 @@ RESULT_TEXTS = {
     "malformed": "A malformed message cannot be filed; ask the trust to send it again.",
     "closed": "That exception was already resolved.",
     "dismissed": "The exception was dismissed.",
+    "document": "The letter was filed on the patient's record for coding by hand.",
+    "coded": "The letter was marked as coded.",
+}
+
+# Acknowledgements as NHS.UK tags: (kind, positive) -> (text, colour).
+ACK_TAGS = {
+    ("infrastructure", True): ("Received", "aqua-green"), ("infrastructure", False): ("Refused", "red"),
+    ("business", True): ("Filed", "green"), ("business", False): ("Not filed", "red"),
 }
 
 
@@ -116,15 +124,50 @@ def own_outbox_entry(request: Request, actor: Actor, local_id: str) -> outbox.Ou
 class SentCheck:
     check: trust_checks.StoredCheck
     entry: outbox.OutboxEntry | None
+    acks: dict[str, replies.Ack]
+
+    @property
+    def infrastructure(self) -> replies.Ack | None:
+        return self.acks.get("infrastructure")
+
+    @property
+    def business(self) -> replies.Ack | None:
+        return self.acks.get("business")
 
 
 def sent_checks(request: Request, trust: str) -> list[SentCheck]:
-    """The trust's checks, newest first, each with its outbox entry."""
+    """The trust's checks, newest first, each with its outbox entry and the latest acknowledgements."""
     db = get_state(request).db
     with db.lock:
         stored = trust_checks.checks(db, trust_code=trust)
-        by_key = {(e.check_id, e.version): e for e in outbox.entries(db, trust_code=trust)}
-    return [SentCheck(c, by_key.get((c.check_id, c.version))) for c in stored]
+        entries = outbox.entries(db, trust_code=trust)
+        by_key = {(e.check_id, e.version): e for e in entries}
+        acks = replies.latest_acks(db, [e.local_id for e in entries])
+    out = []
+    for c in stored:
+        entry = by_key.get((c.check_id, c.version))
+        out.append(SentCheck(c, entry, acks.get(entry.local_id, {}) if entry else {}))
+    return out
+
+
+def practice_routes(request: Request) -> dict[str, str]:
+    """Practices whose route was set (ODS code -> bundle / send_document)."""
+    db = get_state(request).db
+    with db.lock:
+        return trust_checks.routes(db)
+
+
+def set_practice_route(request: Request, actor: Actor, practice_code: str, route: str) -> None:
+    """A trust user marks a practice as on Parity (coded results) or not (Send Document); audited."""
+    require_trust(actor)
+    code = practice_code.strip().upper()
+    if not ODS_CODE.match(code):
+        raise ValidationError("the practice code is not valid",
+                              [Problem("route", None, "practice_code", "must be the ODS code of a GP practice")])
+    db = get_state(request).db
+    with db.lock:
+        trust_checks.set_route(db, code, route, actor.username)
+    record(db, actor, "set_practice_route", f"practice/{code}", "allowed", f"route {route}")
 
 
 def save_uploads(files: list[UploadFile], folder: Path) -> list[Problem]:
@@ -181,18 +224,20 @@ def require_practice_view(request: Request, actor: Actor, practice_code: str, ac
         raise PermissionDenied("you can only see messages for your own organisation")
 
 
-def practice_messages(request: Request, actor: Actor, practice_code: str) -> tuple[list[InboxMessage],
-                                                                                    list[InboxMessage]]:
-    """(open exceptions, recent filed or duplicate messages) of one practice, audited."""
+def practice_messages(request: Request, actor: Actor, practice_code: str
+                      ) -> tuple[list[InboxMessage], list[InboxMessage], list[InboxMessage]]:
+    """(open exceptions, Send Document letters to code by hand, recent filed or duplicate messages) of
+    one practice, audited."""
     require_practice_view(request, actor, practice_code, "view_messages")
     db = get_state(request).db
     with db.lock:
         open_ = inbox.messages(db, practice_codes=frozenset({practice_code}), open_only=True)
+        to_code = inbox.letters_to_code(db, frozenset({practice_code}))
         received = [m for m in inbox.messages(db, practice_codes=frozenset({practice_code}))
-                    if m.outcome in ("filed", "duplicate")][:200]
+                    if m.outcome in ("filed", "duplicate", "document")][:200]
     record(db, actor, "view_messages", f"practice/{practice_code}", "allowed",
-           f"{len(open_)} open exceptions; {len(received)} received")
-    return open_, received
+           f"{len(open_)} open exceptions; {len(to_code)} letters to code; {len(received)} received")
+    return open_, to_code, received
 
 
 def scoped_message(request: Request, actor: Actor, message_id: str, action: str) -> InboxMessage:
@@ -217,4 +262,4 @@ def letters_for_patient(request: Request, actor: Actor, nhs_number: str) -> list
         return []
     db = get_state(request).db
     with db.lock:
-        return inbox.messages(db, practice_codes=scope.practices, outcome="filed", nhs_number=nhs_number)
+        return inbox.on_patient_record(db, frozenset(scope.practices), nhs_number)

@@ -21,8 +21,9 @@ CsrfField = Annotated[str, Form(max_length=200)]
 @router.get("/practices/{code}/messages", response_class=HTMLResponse)
 def messages_page(request: Request, code: str, actor: ActorDep, result: str | None = None) -> Response:
     state = get_state(request)
-    open_, received = messaging.practice_messages(request, actor, code)
+    open_, to_code, received = messaging.practice_messages(request, actor, code)
     ctx = base_context(request, actor, title="Results received", code=code, open=open_, received=received,
+                       to_code=to_code,
                        result=messaging.RESULT_TEXTS.get(result or ""), wide=True,
                        breadcrumbs=[("Worklist", f"/practices/{code}/worklist")])
     return state.templates.TemplateResponse(request, "exceptions.html", ctx)
@@ -47,7 +48,7 @@ def retry(request: Request, message_id: str, actor: ActorDep, csrf_token: CsrfFi
     try:
         with state.db.lock:
             outcome = inbox.retry_exception(state.db, message_id, actor.username)
-        result = {"filed": "filed", "duplicate": "duplicate"}.get(outcome.outcome, "still")
+        result = {"filed": "filed", "duplicate": "duplicate", "document": "document"}.get(outcome.outcome, "still")
     except ConfigurationError:
         result = "closed"
     except PermissionDenied:
@@ -69,4 +70,20 @@ def dismiss(request: Request, message_id: str, actor: ActorDep, csrf_token: Csrf
     except ConfigurationError:
         result = "closed"
     record(state.db, actor, "dismiss_message", messaging.message_resource(m), "allowed", f"result: {result}")
+    return RedirectResponse(f"/practices/{m.practice_code}/messages?result={result}", status_code=303)
+
+
+@router.post("/messages/{message_id}/coded")
+def mark_coded(request: Request, message_id: str, actor: ActorDep, csrf_token: CsrfField = "") -> Response:
+    """A practice has coded a Send Document letter into the record by hand."""
+    check_csrf(request, csrf_token)
+    state = get_state(request)
+    m = messaging.scoped_message(request, actor, message_id, "code_letter")
+    try:
+        with state.db.lock:
+            inbox.mark_coded(state.db, message_id, actor.username)
+        result = "coded"
+    except ConfigurationError:
+        result = "closed"
+    record(state.db, actor, "code_letter", messaging.message_resource(m), "allowed", f"result: {result}")
     return RedirectResponse(f"/practices/{m.practice_code}/messages?result={result}", status_code=303)

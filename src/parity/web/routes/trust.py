@@ -15,7 +15,7 @@ from parity.access import Actor, record
 from parity.dates import latest_quarter_end
 from parity.errors import ValidationError
 from parity.interop import checks as trust_checks
-from parity.interop.mesh import outbox
+from parity.interop.mesh import outbox, replies
 from parity.interop.record import record_from_form
 from parity.rules.template import load_template
 from parity.web import messaging, trust_form
@@ -151,7 +151,8 @@ def sent_checks(request: Request, actor: ActorDep, queued: int | None = None) ->
     rows = messaging.sent_checks(request, trust)
     record(state.db, actor, "view_sent_checks", f"trust/{trust}", "allowed", f"{len(rows)} checks")
     ctx = base_context(request, actor, title="Sent checks", rows=rows, tags=messaging.STATE_TAGS,
-                       queued=queued, trust=trust, wide=True)
+                       ack_tags=messaging.ACK_TAGS, routes=messaging.practice_routes(request),
+                       route_labels=trust_checks.ROUTE_LABELS, queued=queued, trust=trust, wide=True)
     return state.templates.TemplateResponse(request, "trust_checks.html", ctx)
 
 
@@ -164,10 +165,12 @@ def check_page(request: Request, actor: ActorDep, check_id: str, version: int, s
     with state.db.lock:
         entries = outbox.entries(state.db, local_id=local_id)
         history = outbox.history(state.db, local_id)
+        acks = replies.acks(state.db, [local_id])
     record(state.db, actor, "view_check", f"patient/{rec.nhs_number}", "allowed", f"check {check_id} v{version}")
     ctx = base_context(request, actor, title="Check sent to the GP practice", rec=rec,
                        rows=rec.summary_rows(template), entry=entries[0] if entries else None, history=history,
-                       tags=messaging.STATE_TAGS, sent=sent, breadcrumbs=[("Sent checks", "/trust/checks")])
+                       tags=messaging.STATE_TAGS, acks=acks, ack_tags=messaging.ACK_TAGS, sent=sent,
+                       breadcrumbs=[("Sent checks", "/trust/checks")])
     return state.templates.TemplateResponse(request, "trust_check.html", ctx)
 
 
@@ -217,3 +220,16 @@ def upload(request: Request, actor: ActorDep, files: Annotated[list[UploadFile] 
     except ValidationError as exc:
         return _upload_page(request, actor, exc.problems, status=422)
     return RedirectResponse(f"/trust/checks?queued={count}", status_code=303)
+
+
+@router.post("/routes")
+def set_route(request: Request, actor: ActorDep, practice_code: Annotated[str, Form(max_length=20)] = "",
+              route: Annotated[str, Form(max_length=20)] = "",
+              csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Mark a practice as on Parity (coded results) or not (letter by GP Connect Send Document)."""
+    check_csrf(request, csrf_token)
+    try:
+        messaging.set_practice_route(request, actor, practice_code, route)
+    except ValidationError:
+        return RedirectResponse("/trust/checks?route=invalid", status_code=303)
+    return RedirectResponse("/trust/checks", status_code=303)
