@@ -74,3 +74,31 @@ def any_db(request: pytest.FixtureRequest) -> Iterator[Database]:
         yield request.getfixturevalue("duckdb_db")
     else:
         yield request.getfixturevalue("postgres_db")
+
+
+@pytest.fixture(scope="session")
+def spark_session():  # noqa: ANN201 - pyspark.sql.SparkSession, imported only when a Spark test runs
+    """One ``local[2]`` Spark session for the whole run (no UI, 127.0.0.1, two shuffle partitions:
+    ``parity.db.spark``). Missing PySpark or Java skips locally and fails under CI."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        need("PySpark is not installed: pip install -e '.[spark]'")
+    from parity.db.spark import spark_session as start
+
+    try:
+        session = start()
+    except Exception as exc:  # noqa: BLE001 - reported by type; the cause is the machine, not the test
+        need(f"Spark cannot start: {type(exc).__name__}")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_db(spark_session) -> Database:  # noqa: ANN001
+    """A read-only Parity ``Database`` on the session (tests put tables in with ``replace_tables``)."""
+    import ibis
+
+    from parity.db.spark import SPARK
+
+    return Database("spark:tests", SPARK, ibis.pyspark.connect(spark_session), spark_session)

@@ -1,9 +1,14 @@
 """Fixtures for the spec tests: every spec test runs on every engine.
 
-``engine`` is parametrised over ``reference`` (pure Python, the oracle), ``duckdb`` and
-``postgres`` (the Ibis engine on a real database; PostgreSQL skips locally without
-``PARITY_TEST_POSTGRES_URL`` and fails under CI, see ``tests/conftest.py``). It is a function:
-give it a ``Dataset`` and it returns an engine loaded with exactly that data.
+``engine`` is parametrised over ``reference`` (pure Python, the oracle), ``duckdb``,
+``postgres`` and ``spark`` (the Ibis engine on a real database or a local Spark session;
+PostgreSQL and Spark skip locally when missing and fail under CI, see ``tests/conftest.py``). It is
+a function: give it a ``Dataset`` and it returns an engine loaded with exactly that data.
+
+On Spark every test's datasets are answered by one batch (``spark_batch``): before the first Spark
+test runs, each Spark test body is run once with the reference engine only to learn which datasets
+it builds (nothing is asserted from that pass), then all of them go into one set of Spark tables
+and the engine runs once per measure and reporting date. The tests then assert on Spark's answers.
 
 ``run`` is the shortcut most tests use: ``run("phsmi", "2024-03-31", patient, ...)`` builds the
 dataset, runs the engine and returns a ``Result`` with one dict per patient row.
@@ -23,7 +28,7 @@ from parity.engine.dataset import Dataset
 from parity.rules.registry import load_measure
 from spec.timeline import STRUCTURE, Patient, clear_tables, d, dataset
 
-ENGINES = ("reference", "duckdb", "postgres")
+ENGINES = ("reference", "duckdb", "postgres", "spark")
 
 
 @pytest.fixture(params=ENGINES)
@@ -34,6 +39,8 @@ def engine(request: pytest.FixtureRequest) -> Callable[[Dataset], Any]:
         from parity.engine.reference import ReferenceEngine
 
         return ReferenceEngine
+    if kind == "spark":
+        return request.getfixturevalue("spark_spec_batch").engine_for
 
     db = request.getfixturevalue("duckdb_db" if kind == "duckdb" else "postgres_db")
     from parity.engine.ibis_engine import IbisEngine
@@ -44,6 +51,52 @@ def engine(request: pytest.FixtureRequest) -> Callable[[Dataset], Any]:
         return IbisEngine(db)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def spark_spec_batch(request: pytest.FixtureRequest, spark_db: Any) -> Any:
+    """Every dataset the Spark-parametrised spec tests of this run build, in one ``SparkBatch``."""
+    from spec.spark_batch import SparkBatch, fingerprint
+
+    seen: dict[str, Dataset] = {}
+    for item in request.session.items:
+        for ds in _datasets_of(item):
+            seen.setdefault(fingerprint(ds), ds)
+    return SparkBatch(spark_db, list(seen.values()))
+
+
+def _datasets_of(item: pytest.Item) -> list[Dataset]:
+    """The datasets a Spark spec test builds: its body run with ``run`` on the reference engine
+    (outcomes ignored; this pass only records)."""
+    import inspect
+
+    from parity.engine.reference import ReferenceEngine
+
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or callspec.params.get("engine") != "spark" or "run" not in item.fixturenames:
+        return []
+    built: list[Dataset] = []
+
+    def record(measure_id: str, as_of: str | date, *patients: Patient, practices: list | None = None) -> Result:
+        ds = dataset(*patients, practices=practices)
+        built.append(ds)
+        return Result(ReferenceEngine(ds), measure_id, d(as_of))
+
+    kwargs: dict[str, Any] = {}
+    for name in inspect.signature(item.obj).parameters:
+        if name == "run":
+            kwargs[name] = record
+        elif name in callspec.params:
+            kwargs[name] = callspec.params[name]
+        else:
+            return []  # a fixture this pass cannot give: the test runs Spark on its own datasets
+    try:
+        item.obj(**kwargs)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001, S110 - assertions, skips: only the datasets matter here
+        pass
+    return built
 
 
 def _py(v: Any) -> Any:

@@ -92,6 +92,10 @@ class Dialect:
         """Around one engine call: ``engine_settings`` in one transaction on the Ibis connection."""
         yield
 
+    def fetch_arrow(self, con: Any, expr: ir.Table) -> pa.Table:
+        """Run ``expr`` and return its rows as Arrow (dates as dates)."""
+        return expr.to_pyarrow()
+
     def materialise(self, con: Any, name: str, expr: ir.Table) -> None:
         """Keep ``expr``'s rows as the table ``name`` for the rest of the session."""
         con.create_table(name, expr, temp=True)

@@ -132,7 +132,7 @@ class IbisEngine:
         """Per-patient status on ``as_of`` (``parity.engine.base`` contract)."""
         plan = self._plan(measure)
         latest = self._latest(plan, as_of)
-        df = _frame(self._status(measure, plan, as_of, latest, values=True))
+        df = self._frame(self._status(measure, plan, as_of, latest, values=True))
         return normalise_status(df, measure)
 
     def aggregate(self, measure: Measure, as_of: date, level: str, structure: str) -> pd.DataFrame:
@@ -149,7 +149,13 @@ class IbisEngine:
             _check_level(level)
         counts = self._practice_counts(measure, as_of)
         practices = self._practice_rows(structure)
-        return {level: _roll_up(counts, measure, level, structure, practices) for level in levels}
+        return {level: roll_up(counts, measure, level, structure, practices) for level in levels}
+
+    @_engine_call
+    def practice_counts(self, measure: Measure, as_of: date) -> pd.DataFrame:
+        """The aggregate's counts per registered practice (``practice_code`` then the count columns):
+        every level is a roll-up of these (``roll_up``)."""
+        return self._practice_counts(measure, as_of).copy()
 
     @_engine_call
     def trend(
@@ -163,7 +169,7 @@ class IbisEngine:
             cols = ["as_of", *aggregate_columns(measure)]
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
         practices = self._practice_rows(structure)
-        frames = {d: _roll_up(counts, measure, level, structure, practices)
+        frames = {d: roll_up(counts, measure, level, structure, practices)
                   for d, counts in self._practice_counts_by_date(measure, dates).items()}
         blocks = []
         for d in dates:
@@ -187,7 +193,7 @@ class IbisEngine:
         for level in levels:
             blocks = []
             for d in dates:
-                block = _roll_up(by_date[d], measure, level, structure, practices)
+                block = roll_up(by_date[d], measure, level, structure, practices)
                 block.insert(0, "as_of", d)
                 blocks.append(block)
             cols = ["as_of", *aggregate_columns(measure)]
@@ -219,6 +225,11 @@ class IbisEngine:
             raise
         finally:
             self._depth -= 1
+
+    def _frame(self, expr: ir.Table) -> pd.DataFrame:
+        """Run ``expr`` into pandas through Arrow (dates come back as ``datetime.date``). Ibis's own
+        ``to_pandas`` reads a pandas option that pandas 3 deprecates, which warns."""
+        return self.dialect.fetch_arrow(self.con, expr).to_pandas()
 
     def clear_cache(self) -> None:
         """Drop the cached relevant-event tables (they are rebuilt on the next call)."""
@@ -490,7 +501,7 @@ class IbisEngine:
             counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
         counts["all_checks"] = _count(_.all_checks)
         counts["excluded"] = _count(_.on_register & ~_.in_denominator)
-        df = self._counts[(measure, as_of)] = _frame(status.group_by("practice_code").aggregate(**counts))
+        df = self._counts[(measure, as_of)] = self._frame(status.group_by("practice_code").aggregate(**counts))
         return df
 
     def _practice_counts_by_date(self, measure: Measure, dates: Sequence[date]) -> dict[date, pd.DataFrame]:
@@ -500,11 +511,11 @@ class IbisEngine:
     def _practice_rows(self, structure: str) -> list[dict[str, Any]]:
         """The ``practices`` rows of ``structure``, in table order."""
         t = self.con.table("practices")
-        df = _frame(t.filter(t.structure == structure))
+        df = self._frame(t.filter(t.structure == structure))
         return [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in df.to_dict("records")]
 
 
-def _roll_up(
+def roll_up(
     counts: pd.DataFrame, measure: Measure, level: str, structure: str, practices: list[dict[str, Any]]
 ) -> pd.DataFrame:
     """One level's aggregate from per-practice counts: each practice's organisation, name and
@@ -564,10 +575,6 @@ def _bnf_starts(column: Any, prefix: str) -> Any:
 _LABELS = ("org_code", "org_name", "level", "parent_code", "percent")
 
 
-def _frame(expr: ir.Table) -> pd.DataFrame:
-    """Run ``expr`` into pandas through Arrow (dates come back as ``datetime.date``). Ibis's own
-    ``to_pandas`` reads a pandas option that pandas 3 deprecates, which warns."""
-    return expr.to_pyarrow().to_pandas()
 
 
 def _check_level(level: str) -> None:
