@@ -123,10 +123,17 @@ VALUE_CASES: list[tuple[str, str, float, str, set[str]]] = [
     ("DCCT HbA1c 6.4%", "DCCTHBA1C_COD", 6.4, "A", {"glucose_at_risk"}),
     ("DCCT HbA1c 6.5%", "DCCTHBA1C_COD", 6.5, "A", {"glucose_diabetes"}),
     # FPG 5.5-6.9 at risk, >=7.0 diabetes (S14)
-    ("FPG 5.4", "GLUC_COD", 5.4, "A", set()),
-    ("FPG 5.5", "GLUC_COD", 5.5, "A", {"glucose_at_risk"}),
-    ("FPG 6.9", "GLUC_COD", 6.9, "A", {"glucose_at_risk"}),
-    ("FPG 7.0", "GLUC_COD", 7.0, "A", {"glucose_diabetes"}),
+    ("FPG 5.4", "GLUCFAST_COD", 5.4, "A", set()),
+    ("FPG 5.5", "GLUCFAST_COD", 5.5, "A", {"glucose_at_risk"}),
+    ("FPG 6.9", "GLUCFAST_COD", 6.9, "A", {"glucose_at_risk"}),
+    ("FPG 7.0", "GLUCFAST_COD", 7.0, "A", {"glucose_diabetes"}),
+    # Random glucose >=11.1 is the diabetes range (S14); the fasting thresholds never apply to it (issue 11)
+    ("RPG 7.5", "GLUCRAND_COD", 7.5, "A", set()),
+    ("RPG 11.0", "GLUCRAND_COD", 11.0, "A", set()),
+    ("RPG 11.1", "GLUCRAND_COD", 11.1, "A", {"glucose_diabetes"}),
+    # An unqualified blood glucose is read as random
+    ("glucose 7.5 unqualified", "GLUCUNQ_COD", 7.5, "A", set()),
+    ("glucose 12.0 unqualified", "GLUCUNQ_COD", 12.0, "A", {"glucose_diabetes"}),
     # total cholesterol >6.0 (S14); QRISK >=10% (NICE CG181, S26)
     ("TC 6.0", "CHOL2_COD", 6.0, "A", set()),
     ("TC 6.1", "CHOL2_COD", 6.1, "A", {"lipids_high"}),
@@ -415,7 +422,7 @@ def test_thresholds_equal_the_trust_template() -> None:
 
 def test_catalogue_is_complete_and_sourced() -> None:
     """Every finding names a source and an intervention; coded states use shipped codes only; the random
-    glucose criterion has no codelist and says so."""
+    glucose criterion reads the random (and unqualified) glucose codes, never the fasting ones."""
     catalogue = load_interventions()
     assert [f.id for f in catalogue.findings] == [
         "smoker", "bmi_high", "weight_gain", "bp_high", "glucose_at_risk", "glucose_diabetes", "lipids_high",
@@ -426,8 +433,10 @@ def test_catalogue_is_complete_and_sourced() -> None:
         for c in i.coded:
             assert c.code in load_codelist(c.cluster)
     rpg = [c for c in catalogue.finding("glucose_diabetes").criteria if c.label == "Random glucose"][0]
-    assert rpg.cluster == "" and rpg.codes() == frozenset() and "no random-glucose codelist" in rpg.note
-    assert not rpg.matches(11.0) and rpg.matches(11.1) is True  # the rule itself is there, the codes are not
+    assert rpg.cluster == "GLUCRAND_COD" and rpg.codes() and not rpg.codes() & load_codelist("GLUCFAST_COD").ids()
+    assert not rpg.matches(11.0) and rpg.matches(11.1) is True
+    fasting = {c.cluster for f in catalogue.findings for c in f.criteria if c.label == "Fasting glucose"}
+    assert fasting == {"GLUCFAST_COD"}
 
 
 def test_referrals_are_append_only_on_postgres(postgres_db: Database) -> None:

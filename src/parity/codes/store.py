@@ -107,10 +107,11 @@ class Codelists:
 
     def describe(self, clusters: Iterable[str] | None = None) -> str:
         """One line for footers: "codelists: pcd-2025-26 (shipped lists for ALC_COD, GLUC_COD)"."""
+        fingerprint = self.key.rpartition("@")[2]
         if self.release == SHIPPED:
-            return f"codelists: shipped with Parity ({self.key})"
+            return f"codelists: shipped with Parity (fingerprint {fingerprint})"
         missing = self.fallbacks_for(clusters) if clusters is not None else sorted(self.fallbacks)
-        text = f"codelists: release {self.release} ({self.key})"
+        text = f"codelists: release {self.release} (fingerprint {fingerprint})"
         if missing:
             text += f"; shipped lists for {', '.join(missing)}"
         return text

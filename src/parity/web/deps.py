@@ -14,8 +14,8 @@ from fastapi import Depends, Query, Request
 
 from parity.access import Actor, Role, Scope, get_user, resolve_token, scope_for
 from parity.dates import latest_quarter_end
-from parity.errors import AuthenticationError, ConfigurationError, NotFound, PermissionDenied
-from parity.web.security import SESSION_USER, csrf_token
+from parity.errors import AuthenticationError, ConfigurationError, NotFound, ParityError, PermissionDenied
+from parity.web.security import csrf_token, session_username
 
 EARLIEST_AS_OF = date(2000, 1, 1)
 
@@ -34,7 +34,8 @@ def optional_actor(request: Request) -> Actor | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("use 'Authorization: Bearer <token>'")
         return Actor(resolve_token(state.db, token.strip()), "token")
-    username = request.session.get(SESSION_USER)
+    # A live server-side session, not merely a validly signed cookie (issue 12 finding 5).
+    username = session_username(request)
     if not username:
         return None
     try:
@@ -129,7 +130,30 @@ def base_context(request: Request, actor: Actor | None, **extra: Any) -> dict[st
         "title": "",
     }
     context.update(extra)
+    if actor is not None and isinstance(extra.get("as_of"), date):
+        context["figures"] = figures_context(request, extra["as_of"])
     return context
+
+
+def figures_context(request: Request, as_of: date) -> dict[str, Any] | None:
+    """What the page's figures use, for the footer and its selector (issue 11): the organisation structure
+    (in force on ``as_of`` unless chosen) and the codelist release, with the choices offered."""
+    from parity.codes.store import SHIPPED, list_releases
+    from parity.orgs import STRUCTURES, structure_label
+
+    state = get_state(request)
+    try:
+        structure = state.results.structure_for(as_of)
+        lists = state.results.codelists()
+        with state.db.lock:
+            releases = [r.name for r in list_releases(state.db)]
+    except ParityError:
+        return None  # an unknown ?structure= or ?codelists= is reported by the page itself
+    keep = [(k, v) for k, v in request.query_params.multi_items() if k not in ("structure", "codelists")]
+    return {"structure": structure, "structure_label": structure_label(structure),
+            "structures": [(s, structure_label(s)) for s in STRUCTURES], "codelists": lists.release,
+            "codelists_text": lists.describe().removeprefix("codelists: "), "releases": [SHIPPED, *releases],
+            "params": keep}
 
 
 ActorDep = Annotated[Actor, Depends(require_actor)]

@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 from fastapi.templating import Jinja2Templates
 
+from parity.rules.standards import RAG_LABELS, RAG_TAG_COLOURS, STANDARDS, rag
 from parity.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
-# National standards for the all-six rate (NHS Long Term Plan / PHSMI CQUIN): 60% then 75%.
-STANDARDS = (60.0, 75.0)
+# The national standards and the one RAG rule live in parity.rules.standards (issue 11).
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
@@ -23,6 +23,9 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["pct"] = fmt_percent
     env.filters["day"] = fmt_date
     env.filters["rag"] = rag_colour
+    env.filters["rag_status"] = rag
+    env.globals["rag_labels"] = RAG_LABELS
+    env.globals["rag_tags"] = RAG_TAG_COLOURS
     env.globals["synthetic"] = settings.synthetic
     env.globals["standards"] = STANDARDS
     return templates
@@ -56,14 +59,9 @@ def fmt_date(value: object) -> str:
 
 
 def rag_colour(percent: float | None) -> str:
-    """NHS.UK tag colour for an all-six rate against the standards: green ≥75%, yellow ≥60%, red below."""
-    if _missing(percent):
-        return "grey"
-    if percent >= STANDARDS[1]:
-        return "green"
-    if percent >= STANDARDS[0]:
-        return "yellow"
-    return "red"
+    """NHS.UK tag colour of an all-six rate by the one RAG rule (``parity.rules.standards.rag``): green
+    from 75%, yellow (NHS.UK's amber) from 60%, red below, grey without a rate."""
+    return RAG_TAG_COLOURS[rag(None if _missing(percent) else percent)]
 
 
 def _missing(value: object) -> bool:
