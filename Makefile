@@ -38,12 +38,12 @@ apt:
 	  else echo "missing Debian packages:$$missing (run 'sudo make apt')"; fi; \
 	fi
 
-demo: $(STAMP)
-	$(BIN)/parity demo
-
-# The demo with trust-to-GP messaging: mesh-sandbox on 127.0.0.1:8700 and the MESH worker in the server.
-demo-mesh: $(STAMP) $(MESH_STAMP)
+# The demo, with trust-to-GP messaging end to end: mesh-sandbox on 127.0.0.1:8700, a stand-in GP system
+# for a practice not on Parity, and the MESH worker in the server; ends serving the dashboard on :8000.
+demo: $(STAMP) $(MESH_STAMP)
 	bash scripts/demo_mesh.sh
+
+demo-mesh: demo
 
 test: apt $(STAMP) $(MESH_STAMP)
 	$(BIN)/pytest

@@ -183,7 +183,7 @@ def demo(
     """Build a synthetic South East region, load it, print the region and ICB table, create demo
     users, and serve the dashboard on http://127.0.0.1:8000."""
     from parity.db import open_database
-    from parity.demo import create_demo_users, write_sandbox_mesh_config
+    from parity.demo import create_demo_users, seed_demo_messages, write_sandbox_mesh_config
     from parity.ingest import load_extract
     from parity.reports.measures import measure_table
     from parity.reports.render import rich_table
@@ -210,13 +210,15 @@ def demo(
         typer.echo(import_published(db, packaged_series()).describe())
         logins = create_demo_users(db, day)
         mesh_file = write_sandbox_mesh_config(db, day, data_dir / "mesh-sandbox.toml")
+        seeded = seed_demo_messages(db, day) if mesh_file is not None else []
     typer.echo(f"Database: {db_url}  (try: parity measure --level practice --format csv)")
     typer.echo("Demo sign-ins (synthetic data only):")
     for login in logins:
         typer.echo(f"  {login.username:<18} {login.password}   {login.description}")
     if mesh_file is not None:
-        typer.echo(f"Trust to GP over MESH: 'make demo-mesh' serves this demo with NHS Digital's mesh-sandbox "
-                   f"({mesh_file})")
+        typer.echo(f"Trust to GP over MESH: 'make demo' serves this demo with NHS Digital's mesh-sandbox "
+                   f"({mesh_file}); {len(seeded)} trust check(s) queued: coded results to a practice on Parity "
+                   "and a Send Document letter to a practice not on Parity")
     if serve_:
         _serve(settings, "127.0.0.1", port)
 

@@ -75,28 +75,77 @@ SANDBOX_URL = "http://127.0.0.1:8700"
 SANDBOX_SHARED_KEY = "parity-demo"  # mesh-sandbox only; a real MESH key comes from the environment
 
 
+def _demo_practices(db: Database, as_of: date) -> tuple[str, str | None, str | None]:
+    """(the demo practice, another practice of its PCN that is not on Parity, the demo trust)."""
+    practice, pcn, _ = _busiest_practice(db)
+    rows = db.execute("SELECT DISTINCT practice_code FROM practices WHERE pcn_code = ? AND practice_code <> ? "
+                      "ORDER BY practice_code LIMIT 1", [pcn, practice])
+    return practice, (str(rows[0][0]) if rows else None), _busiest_trust(db, as_of)
+
+
 def write_sandbox_mesh_config(db: Database, as_of: date, path: Path, url: str = SANDBOX_URL) -> Path | None:
     """Write a MESH file for trying trust-to-GP messaging against NHS Digital's mesh-sandbox.
 
-    The demo trust gets the sandbox mailbox ``X26ABC1``; the demo practice ``X26ABC2`` and another
-    practice of its PCN ``X26ABC3`` (the sandbox's three built-in mailboxes, password ``password``).
-    Returns None when the data has no trust.
+    The demo trust gets the sandbox mailbox ``X26ABC1`` and the demo practice (on Parity) ``X26ABC2``;
+    another practice of its PCN, marked "not on Parity", is reached at ``X26ABC3`` by GP Connect Send
+    Document, where a stand-in GP system (scripts/demo_gp_system.py) acknowledges it. Returns None when
+    the data has no trust.
     """
-    practice, pcn, _ = _busiest_practice(db)
-    trust = _busiest_trust(db, as_of)
+    practice, other, trust = _demo_practices(db, as_of)
     if trust is None:
         return None
-    rows = db.execute("SELECT DISTINCT practice_code FROM practices WHERE pcn_code = ? AND practice_code <> ? "
-                      "ORDER BY practice_code LIMIT 1", [pcn, practice])
-    practices = {practice: "X26ABC2", **({str(rows[0][0]): "X26ABC3"} if rows else {})}
     lines = [
-        "# MESH for the demo: NHS Digital's mesh-sandbox on this machine (make demo-mesh starts it).",
-        f'url = "{url}"', f'shared_key = "{SANDBOX_SHARED_KEY}"', "backoff_seconds = 10", "",
+        "# MESH for the demo: NHS Digital's mesh-sandbox on this machine (make demo starts it).",
+        f'url = "{url}"', f'shared_key = "{SANDBOX_SHARED_KEY}"', "backoff_seconds = 10",
+        '# The sandbox has no GPPROVIDER patient routing: Send Document goes to the directory mailbox.',
+        'send_document_addressing = "directory"', "",
         "[[mailboxes]]", 'mailbox = "X26ABC1"', f'ods = "{trust}"', 'password = "password"', "",
+        "[[mailboxes]]", 'mailbox = "X26ABC2"', f'ods = "{practice}"', 'password = "password"', "",
+        "[directory]", f'{practice} = "X26ABC2"',
     ]
-    for code, mailbox in practices.items():
-        lines += ["[[mailboxes]]", f'mailbox = "{mailbox}"', f'ods = "{code}"', 'password = "password"', ""]
-    lines += ["[directory]", *(f'{code} = "{mailbox}"' for code, mailbox in practices.items())]
+    if other:  # not a mailbox of this deployment: the practice's own GP system reads it
+        lines.append(f'{other} = "X26ABC3"')
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _demo_patient(db: Database, practice: str, as_of: date, skip: int = 0) -> tuple[str, date] | None:
+    rows = db.execute(
+        "SELECT p.nhs_number, p.date_of_birth FROM patients p JOIN registrations r ON r.nhs_number = p.nhs_number "
+        "WHERE r.practice_code = ? AND r.start_date <= ? AND (r.end_date IS NULL OR r.end_date >= ?) "
+        "AND p.date_of_death IS NULL ORDER BY p.nhs_number LIMIT 1 OFFSET ?", [practice, as_of, as_of, skip])
+    if not rows:
+        return None
+    dob = rows[0][1]
+    return str(rows[0][0]), dob.date() if hasattr(dob, "date") and callable(dob.date) else dob
+
+
+def seed_demo_messages(db: Database, as_of: date) -> list[str]:
+    """Queue two trust checks so ``make demo`` shows both routes once the MESH worker runs: one to the
+    demo practice (on Parity: coded results filed) and one to a practice marked "not on Parity" (the
+    letter by GP Connect Send Document, acknowledged by the stand-in GP system). Returns outbox ids."""
+    from parity.interop.checks import set_route, submit_check
+    from parity.interop.record import record_from_form
+    from parity.rules.template import load_template
+
+    practice, other, trust = _demo_practices(db, as_of)
+    if trust is None:
+        return []
+    if other:
+        set_route(db, other, "send_document", "demo")
+    template = load_template()
+    queued = []
+    today = date.today()
+    for code in (practice, other):
+        found = _demo_patient(db, code, today) if code else None
+        if found is None:
+            continue
+        nhs, dob = found
+        form = {"nhs_number": nhs, "date_of_birth": dob.isoformat(), "practice_code": code,
+                "performed_on": today.isoformat(), "performed_by": "Demo nurse, RMN", "family_name": "Example",
+                "given_name": "Sam", "smoking.smoking_status": "77176002", "blood_pressure.systolic": "132",
+                "blood_pressure.diastolic": "84", "narrative": "Seen at the depot clinic (demo)."}
+        record = record_from_form(template, form, trust_code=trust, created_by="trust", today=today)
+        queued.append(submit_check(db, record, template, source="form"))
+    return queued

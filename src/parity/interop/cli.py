@@ -78,6 +78,21 @@ def poll(database: DatabaseOpt = None, config: ConfigOpt = None,
         raise typer.Exit(1)
 
 
+@mesh_app.command("route")
+def route(practice: Annotated[str, typer.Argument(help="The practice's ODS code")],
+          via: Annotated[str, typer.Argument(help="bundle (practice on Parity) or send-document (not on Parity)")],
+          database: DatabaseOpt = None,
+          user: Annotated[str, typer.Option(help="Who is setting it (kept with the setting)")] = "cli") -> None:
+    """Choose how checks reach a practice: coded results (Parity) or the letter by GP Connect Send Document."""
+    from parity.db import open_database
+    from parity.interop.checks import set_route
+
+    settings = Settings.from_env(database=database)
+    with open_database(settings.database_url, create=False) as db:
+        set_route(db, practice, via.replace("-", "_"), user)
+    typer.echo(f"{practice.upper()}: {via}")
+
+
 @mesh_app.command("status")
 def status(database: DatabaseOpt = None,
            trust: Annotated[str | None, typer.Option(help="Only this trust's outbox (ODS code)")] = None) -> None:
