@@ -1,5 +1,5 @@
-"""Property tests: the Ibis engine on DuckDB and on PostgreSQL gives exactly the reference engine's
-answer on random small patient histories, for every built-in measure, per patient and per
+"""Property tests: the Ibis engine on DuckDB, PostgreSQL and Spark gives exactly the reference
+engine's answer on random small patient histories, for every built-in measure, per patient and per
 organisation at every level.
 
 Each example draws one measure and one organisation level (so every measure and level is covered
@@ -13,6 +13,10 @@ the BMI thresholds; ethnicity; medications with BNF 0402 and others.
 
 One database per test function; tables are emptied between examples. ``max_examples`` is
 ``EXAMPLES`` by default and 400 with ``PARITY_HYPOTHESIS_PROFILE=nightly``.
+
+On Spark, where each engine call is a few jobs, one example is a batch of ``SPARK_BATCH``
+histories on one reporting date answered by one engine run (``spec.spark_batch``), compared
+per history at every level; ``SPARK_EXAMPLES`` batches by default (ten times more nightly).
 """
 
 from __future__ import annotations
@@ -128,9 +132,12 @@ def dates_around(as_of: date) -> st.SearchStrategy[date]:
     )
 
 
+AS_OF = st.one_of(st.sampled_from(AS_OF_CHOICES), st.dates(date(2022, 1, 1), date(2025, 12, 31)))
+
+
 @st.composite
-def histories(draw: st.DrawFn) -> tuple[date, Dataset]:
-    as_of = draw(st.one_of(st.sampled_from(AS_OF_CHOICES), st.dates(date(2022, 1, 1), date(2025, 12, 31))))
+def histories(draw: st.DrawFn, as_of: date | None = None) -> tuple[date, Dataset]:
+    as_of = as_of or draw(AS_OF)
     when = dates_around(as_of)
     recent = st.one_of(st.dates(months_before(as_of, 13), as_of), st.sampled_from(edge_dates(as_of)))
     near = [as_of - timedelta(days=1), as_of, as_of + timedelta(days=1)]
@@ -238,3 +245,34 @@ def test_duckdb_engine_matches_reference(duckdb_db, history, measure_id, level):
 def test_postgres_engine_matches_reference(postgres_db, history, measure_id, level):
     as_of, ds = history
     assert_engines_agree(postgres_db, as_of, ds, measure_id, level)
+
+
+SPARK_BATCH = 8
+SPARK_EXAMPLES = 3
+
+
+@st.composite
+def history_batches(draw: st.DrawFn) -> tuple[date, list[Dataset]]:
+    """``SPARK_BATCH`` histories around one reporting date."""
+    as_of = draw(AS_OF)
+    return as_of, [draw(histories(as_of=as_of))[1] for _ in range(SPARK_BATCH)]
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=10 * SPARK_EXAMPLES if NIGHTLY else SPARK_EXAMPLES)
+@given(batch=history_batches(), measure_id=measures)
+def test_spark_engine_matches_reference(spark_db, batch, measure_id):
+    from parity.engine.reference import ReferenceEngine
+    from spec.spark_batch import SparkBatch
+
+    as_of, datasets = batch
+    measure = load_measure(measure_id)
+    run = SparkBatch(spark_db, datasets)
+    for i, ds in enumerate(datasets):
+        reference = ReferenceEngine(ds)
+        assert_frame_equal(run.status(i, measure, as_of), reference.patient_status(measure, as_of),
+                           obj=f"{measure_id} status on {as_of}, history {i}")
+        for level in LEVELS:
+            assert_frame_equal(run.aggregate(i, measure, as_of, level, STRUCTURE),
+                               reference.aggregate(measure, as_of, level, STRUCTURE),
+                               obj=f"{measure_id} aggregate at {level} on {as_of}, history {i}")
