@@ -7,7 +7,7 @@ valid check digits.
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import nhs_number
 import pandas as pd
@@ -311,10 +311,11 @@ def test_audit_rewritten_hash_breaks_next_link_duckdb(duckdb_db: Database) -> No
     db = _filled(duckdb_db)
     _three_entries(db)
     e2 = next(e for e in entries(db) if e.seq == 2)
-    forged = access.audit.compute_hash(e2.prev_hash, 2, e2.at, "someone-else", e2.role, e2.org_code, e2.via,
-                                       e2.action, e2.resource, e2.outcome, e2.detail)
+    # Without the deployment key (kept outside the database) a recomputed hash does not verify.
+    forged = access.audit.compute_hash(b"a guessed key", e2.prev_hash, 2, e2.at, "someone-else", e2.role,
+                                       e2.org_code, e2.via, e2.action, e2.resource, e2.outcome, e2.detail)
     db.execute("UPDATE audit_log SET username = 'someone-else', hash = ? WHERE seq = 2", [forged])
-    assert verify_chain(db) == 3
+    assert verify_chain(db) == 2
 
 
 def test_audit_deletion_detected_duckdb(duckdb_db: Database) -> None:
@@ -440,55 +441,67 @@ def test_scope_disabled_user_sees_nothing(db: Database) -> None:
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = datetime(2026, 6, 30, 9, 0, 0)
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.now
 
+    def tick(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
-def test_throttle_locks_after_five_failures_and_expires() -> None:
+
+def _fail(t: LoginThrottle, username: str, ip: str | None) -> None:
+    t.failed(t.begin(username, ip))
+
+
+def test_throttle_delays_progressively_after_five_failures(any_db) -> None:
     clock = FakeClock()
-    t = LoginThrottle(max_failures=5, window_seconds=900, clock=clock, max_failures_per_address=5)
-    for _ in range(4):
-        t.check("ivy", "10.0.0.1")
-        t.failure("ivy", "10.0.0.1")
-        clock.now += 10
-    t.check("ivy", "10.0.0.1")
-    t.failure("IVY", "10.0.0.1")  # usernames are case-insensitive
-    with pytest.raises(TooManyAttempts) as exc:
-        t.check("ivy", "10.0.0.9")  # another address: still locked by username
-    assert exc.value.exit_code == 9 and exc.value.retry_after == 900 - 40
-    with pytest.raises(TooManyAttempts):
-        t.check("someone-else", "10.0.0.1")  # same address: locked by address
-    t.check("someone-else", "10.0.0.2")
-    clock.now += 900 - 40  # the first failure leaves the window
-    t.check("ivy", "10.0.0.1")
-
-
-def test_throttle_success_clears_username_only() -> None:
-    clock = FakeClock()
-    t = LoginThrottle(clock=clock, max_failures_per_address=5)
+    t = LoginThrottle(any_db, clock=clock)
     for _ in range(5):
-        t.failure("jack", "10.0.0.1")
-    t.success("jack", "10.0.0.1")
-    t.check("jack", "10.0.0.2")
+        _fail(t, "ivy", "10.0.0.1")
+        clock.tick(1)
     with pytest.raises(TooManyAttempts) as exc:
-        t.check("jack", "10.0.0.1")
-    assert exc.value.retry_after > 0
-    t.check("jack", None)  # unknown address: only the username counts
-
-
-def test_throttle_is_thread_safe() -> None:
-    t = LoginThrottle(max_failures=1000, clock=FakeClock())
-    threads = [threading.Thread(target=lambda: [t.failure("kim", None) for _ in range(111)]) for _ in range(9)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    t.check("kim", None)
-    t.failure("kim", None)
+        t.begin("IVY", "10.0.0.1")  # usernames are case-insensitive
+    assert exc.value.exit_code == 9 and 0 < exc.value.retry_after <= 30
+    t.failed(t.begin("ivy", "10.0.0.9"))  # another address: the real user is not locked out
+    clock.tick(30)
+    _fail(t, "ivy", "10.0.0.1")  # after the delay one more try; then the delay doubles
+    clock.tick(30)
     with pytest.raises(TooManyAttempts):
-        t.check("kim", None)
+        t.begin("ivy", "10.0.0.1")
+    clock.tick(30)
+    t.begin("ivy", "10.0.0.1")
+
+
+def test_throttle_success_clears_username_only(any_db) -> None:
+    clock = FakeClock()
+    t = LoginThrottle(any_db, clock=clock, max_failures_per_address=5)
+    for i in range(5):
+        _fail(t, f"jack{i}", "10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        t.begin("someone-else", "10.0.0.1")  # the address has used its tries
+    attempt = t.begin("jack", "10.0.0.2")
+    t.succeeded(attempt, "jack", "10.0.0.2")
+    t.begin("jack", None)  # unknown address: only the username counts
+
+
+def test_throttle_counts_attempts_in_flight(any_db) -> None:
+    """An attempt counts from ``begin``: parallel guesses cannot all pass before any fails."""
+    t = LoginThrottle(any_db, clock=FakeClock())
+    for _ in range(5):
+        t.begin("kim", "10.0.0.3")  # five passwords being checked, none finished
+    with pytest.raises(TooManyAttempts):
+        t.begin("kim", "10.0.0.3")
+
+
+def test_throttle_address_limit_is_higher_than_the_account_limit(any_db) -> None:
+    """A practice behind one NAT address: colleagues' typos must not lock everyone out."""
+    t = LoginThrottle(any_db, clock=FakeClock())
+    for i in range(49):
+        _fail(t, f"user{i}", "10.0.0.1")
+    t.begin("someone-else", "10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        t.begin("another", "10.0.0.1")
 
 
 # -- CLI -------------------------------------------------------------------------------------------
@@ -568,12 +581,3 @@ def test_cli_missing_database_is_an_error(tmp_path: object) -> None:
     assert isinstance(result.exception, ParityError) and exit_code_for(result.exception) == 3
 
 
-def test_throttle_address_limit_is_higher_than_the_account_limit() -> None:
-    """A practice behind one NAT address: colleagues' typos must not lock everyone out."""
-    t = LoginThrottle(clock=FakeClock())
-    for i in range(49):
-        t.failure(f"user{i}", "10.0.0.1")
-    t.check("someone-else", "10.0.0.1")
-    t.failure("user49", "10.0.0.1")
-    with pytest.raises(TooManyAttempts):
-        t.check("someone-else", "10.0.0.1")

@@ -23,7 +23,7 @@ from parity.db import open_database
 
 PRACTICE = "J82155"
 OTHER_PRACTICE = "J82001"
-SNOMED = "38341003"  # hypertensive disorder: any well-formed code will do for the shape of an extract
+SNOMED = "58214004"  # schizophrenia (MH_COD): puts the patient on the SMI register
 
 
 def nhs_number(seed: int) -> str:

@@ -9,7 +9,7 @@ patient-level access with ``audit.record``. Call ``ensure_access_schema(db)`` on
 from parity.access.audit import AuditEntry, chain_head, entries, record, verify_chain
 from parity.access.model import ORG_ROLES, PATIENT_LEVEL_ROLES, Actor, Role, User
 from parity.access.schema import ensure_access_schema
-from parity.access.scope import CASELOAD_MONTHS, Scope, scope_for, trust_caseload
+from parity.access.scope import AREA_EDITORS, CASELOAD_MONTHS, Scope, may_edit_area, scope_for, trust_caseload
 from parity.access.throttle import LoginThrottle
 from parity.access.tokens import issue_token, resolve_token, revoke_token, revoke_tokens
 from parity.access.users import (
@@ -18,6 +18,7 @@ from parity.access.users import (
     authenticate,
     disable_user,
     get_user,
+    known_username,
     list_users,
     set_password,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "AuthenticationError",
     "CASELOAD_MONTHS",
     "LoginThrottle",
+    "known_username",
     "MIN_PASSWORD_LENGTH",
     "NotFound",
     "ORG_ROLES",
@@ -52,6 +54,8 @@ __all__ = [
     "revoke_token",
     "revoke_tokens",
     "scope_for",
+    "may_edit_area",
+    "AREA_EDITORS",
     "set_password",
     "trust_caseload",
     "verify_chain",

@@ -1,10 +1,13 @@
 """The audit log: an append-only, hash-chained record of who looked at what.
 
 Every row carries ``prev_hash`` (the previous row's ``hash``; 64 zeros for the first) and ``hash``,
-the SHA-256 of ``prev_hash`` and the row's own fields. Changing a row breaks its own hash; deleting
-one breaks the link (and the ``seq`` sequence) at the next row. ``verify_chain`` finds the first
-broken row. Removing rows from the *end* leaves a valid shorter chain, so ``chain_head`` gives the
-latest ``(seq, hash)`` for anchoring somewhere else (a report, a ticket) when that matters.
+an HMAC-SHA-256 of ``prev_hash`` and the row's own fields under the deployment key, which is kept
+outside the database (``parity.access.keys``): editing an entry and recomputing the later hashes
+needs that key, so a database superuser alone cannot do it (issue 12 finding 7). Changing a row
+breaks its own hash; deleting one breaks the link (and the ``seq`` sequence) at the next row.
+``verify_chain`` finds the first broken row. Removing rows from the *end* leaves a valid shorter
+chain, so ``chain_head`` gives the latest ``(seq, hash)`` for anchoring somewhere else (a report, a
+ticket) when that matters.
 
 There is deliberately no update or delete function. On PostgreSQL a trigger rejects UPDATE, DELETE
 and TRUNCATE (``schema.py``); DuckDB has no triggers, so there the API and the chain are the guard.
@@ -18,12 +21,14 @@ free text for context and must never hold clinical values; ``resource`` names wh
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from parity.access.keys import deployment_key
 from parity.access.model import Actor, User
 from parity.access.schema import PG_LOCK_KEY, atomic, ready, utc_now
 from parity.db import Database
@@ -65,23 +70,25 @@ class AuditEntry:
     prev_hash: str
     hash: str  # the column's name; shadows the builtin only inside the dataclass
 
-    def expected_hash(self) -> str:
-        """The hash this row should carry given its fields and ``prev_hash``."""
-        return compute_hash(self.prev_hash, self.seq, self.at, self.username, self.role, self.org_code, self.via,
+    def expected_hash(self, key: bytes) -> str:
+        """The hash this row should carry given its fields, ``prev_hash`` and the deployment ``key``."""
+        return compute_hash(key, self.prev_hash, self.seq, self.at, self.username, self.role, self.org_code, self.via,
                             self.action, self.resource, self.outcome, self.detail)
 
 
-def compute_hash(prev_hash: str, seq: int, at: datetime, username: str | None, role: str | None,
+def compute_hash(key: bytes, prev_hash: str, seq: int, at: datetime, username: str | None, role: str | None,
                  org_code: str | None, via: str | None, action: str, resource: str | None, outcome: str,
                  detail: str | None) -> str:
-    """SHA-256 over ``prev_hash`` and a row's fields, serialised as canonical JSON (unambiguous, unlike joining)."""
+    """HMAC-SHA-256 under ``key`` over ``prev_hash`` and a row's fields, serialised as canonical JSON
+    (unambiguous, unlike joining). Keyed (issue 12 finding 7): with a plain hash anyone able to edit
+    the table could edit an entry and recompute every later hash; without the key they cannot."""
     stamp = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
     payload = json.dumps(
         [prev_hash, seq, stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"), username, role, org_code, via, action, resource,
          outcome, detail],
         ensure_ascii=True, separators=(",", ":"),
     )
-    return hashlib.sha256(payload.encode("ascii")).hexdigest()
+    return hmac.new(key, payload.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def record(db: Database, actor: Actor | User | None, action: str, resource: str | None = None,
@@ -119,7 +126,7 @@ def record(db: Database, actor: Actor | User | None, action: str, resource: str 
         last = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         seq, prev = (int(last[0][0]) + 1, str(last[0][1])) if last else (1, GENESIS_HASH)
         at = utc_now()
-        digest = compute_hash(prev, seq, at, name, role, org, via, action, res, outcome, det)
+        digest = compute_hash(deployment_key(db), prev, seq, at, name, role, org, via, action, res, outcome, det)
         db.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    [seq, at, name, role, org, via, action, res, outcome, det, prev, digest])
     return AuditEntry(seq, at.replace(tzinfo=UTC), name, role, org, via, action, res, outcome, det, prev, digest)
@@ -148,13 +155,15 @@ def verify_chain(db: Database) -> int | None:
     Reads the log in batches, so it runs in constant memory however long the log is.
     """
     ready(db)
+    key = deployment_key(db)
     prev_seq, prev_hash = 0, GENESIS_HASH
     while True:
         rows = db.execute(f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
                           [prev_seq, _VERIFY_BATCH])
         for row in rows:
             entry = _entry(row)
-            if entry.seq != prev_seq + 1 or entry.prev_hash != prev_hash or entry.hash != entry.expected_hash():
+            forged = not hmac.compare_digest(entry.hash, entry.expected_hash(key))
+            if entry.seq != prev_seq + 1 or entry.prev_hash != prev_hash or forged:
                 return entry.seq
             prev_seq, prev_hash = entry.seq, entry.hash
         if len(rows) < _VERIFY_BATCH:

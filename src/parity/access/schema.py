@@ -50,10 +50,31 @@ AUDIT_LOG_DDL = """CREATE TABLE IF NOT EXISTS audit_log (
     hash VARCHAR(64) NOT NULL
 )"""
 
+# Browser sessions (parity.access.sessions): the cookie holds an id, this table whether it is live.
+SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
+    session_hash VARCHAR(64) PRIMARY KEY,
+    username VARCHAR(64) NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL,
+    ended_at TIMESTAMP
+)"""
+
+# Sign-in attempts (parity.access.throttle): counted in the database so every thread and process
+# shares one count. ``key_hash`` is a keyed hash of "user:<name>", "pair:<name>|<address>" or
+# "addr:<address>": what was typed as a username is never stored.
+LOGIN_ATTEMPTS_DDL = """CREATE TABLE IF NOT EXISTS login_attempts (
+    attempt_id VARCHAR(32) NOT NULL,
+    key_hash VARCHAR(64) NOT NULL,
+    attempted_at TIMESTAMP NOT NULL,
+    state VARCHAR(8) NOT NULL
+)"""
+
 # "Who looked at this patient / what did this user do" are the questions an audit answers.
 AUDIT_INDEXES = (
     "CREATE INDEX IF NOT EXISTS audit_log_username ON audit_log (username)",
     "CREATE INDEX IF NOT EXISTS audit_log_resource ON audit_log (resource)",
+    "CREATE INDEX IF NOT EXISTS sessions_username ON sessions (username)",
+    "CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts (key_hash, attempted_at)",
 )
 
 _PG_FUNCTION = """CREATE OR REPLACE FUNCTION parity_audit_log_append_only() RETURNS trigger
@@ -98,7 +119,7 @@ def ensure_access_schema(db: Database) -> None:
     with atomic(db):
         if db.kind == "postgres":
             db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
-        for ddl in (USERS_DDL, API_TOKENS_DDL, AUDIT_LOG_DDL, *AUDIT_INDEXES):
+        for ddl in (USERS_DDL, API_TOKENS_DDL, AUDIT_LOG_DDL, SESSIONS_DDL, LOGIN_ATTEMPTS_DDL, *AUDIT_INDEXES):
             db.execute(ddl)
         if db.kind == "postgres":
             _install_pg_trigger(db)

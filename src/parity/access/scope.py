@@ -109,3 +109,39 @@ def trust_caseload(db: Database, trust_code: str, as_of: date) -> frozenset[str]
     rows = db.execute("SELECT DISTINCT nhs_number FROM events WHERE recorded_by = ? AND date >= ? AND date <= ?",
                       [trust_code, start, as_of])
     return frozenset(str(r[0]) for r in rows)
+
+
+#: Roles that may record area-level programme state: initiatives and assessments (product.md M7, M10).
+AREA_EDITORS = frozenset({Role.programme, Role.icb, Role.admin})
+# Levels inside an ICB, and the practices column that places an area of that level in an ICB.
+_INSIDE_ICB = {"practice": "practice_code", "pcn": "pcn_code", "sub_icb": "sub_icb_code"}
+
+
+def may_edit_area(user: User, area_level: str | None = None, area_code: str | None = None,
+                  db: Database | None = None) -> bool:
+    """May ``user`` record an initiative or assessment for this area?
+
+    The programme team and administrators may record for any area. An ICB user may record for its
+    own ICB, for a service (a commissioned service is not an organisation Parity can place), and,
+    given ``db``, for a sub-ICB, PCN or practice inside its ICB (in any organisation structure);
+    never for another ICB, a region, a trust, or a practice elsewhere. Nobody else may record.
+    ``area_level``/``area_code`` None asks "for some area" (whether to show the form). One rule for
+    every writer of area state (issue 12 finding 9: assessments lacked the check initiatives had).
+    """
+    if user.disabled or user.role not in AREA_EDITORS:
+        return False
+    if user.role is not Role.icb or area_code is None:
+        return True
+    if not user.org_code:
+        return False
+    level = (area_level or "icb").strip().lower()
+    code = area_code.strip().upper()
+    if level == "icb":
+        return code == user.org_code
+    if level == "service":
+        return True
+    column = _INSIDE_ICB.get(level)
+    if column is None or db is None:
+        return False
+    return bool(db.execute(f"SELECT 1 FROM practices WHERE icb_code = ? AND {column} = ? LIMIT 1",
+                           [user.org_code, code]))

@@ -86,6 +86,17 @@ def authenticate(db: Database, username: str, password: str) -> User:
     return get_user(db, name)
 
 
+def known_username(db: Database, typed: str) -> str | None:
+    """The account name ``typed`` refers to, or None: lets a failed sign-in be recorded against a real
+    account without ever storing what a stranger typed (issue 12 finding 8)."""
+    name = normalise_username(str(typed or ""))
+    if not USERNAME_RE.match(name):
+        return None
+    ready(db)
+    rows = db.execute("SELECT username FROM users WHERE username = ?", [name])
+    return str(rows[0][0]) if rows else None
+
+
 def get_user(db: Database, username: str) -> User:
     """The account named ``username`` (disabled or not), or ``NotFound``."""
     ready(db)
@@ -110,6 +121,14 @@ def set_password(db: Database, username: str, password: str) -> None:
         if not db.execute("SELECT 1 FROM users WHERE username = ?", [name]):
             raise NotFound("no such user")
         db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [password_hash, name])
+        _end_sessions(db, name)
+
+
+def _end_sessions(db: Database, name: str) -> None:
+    """A changed password or a disabled account ends the user's browser sessions (issue 12 finding 5)."""
+    from parity.access.sessions import end_sessions
+
+    end_sessions(db, name)
 
 
 def disable_user(db: Database, username: str) -> User:
@@ -123,6 +142,7 @@ def disable_user(db: Database, username: str) -> User:
         if not db.execute("SELECT 1 FROM users WHERE username = ?", [name]):
             raise NotFound("no such user")
         db.execute("UPDATE users SET disabled_at = ? WHERE username = ? AND disabled_at IS NULL", [utc_now(), name])
+        _end_sessions(db, name)
     return get_user(db, name)
 
 

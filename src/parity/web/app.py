@@ -43,7 +43,7 @@ class AppState:
         self.db = db
         self.results = ResultStore(db, structure=settings.structure)
         self.templates = make_templates(settings)
-        self.throttle = LoginThrottle()
+        self.throttle = LoginThrottle(db)
         self.scopes = ScopeCache()
 
 
@@ -118,7 +118,6 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ChoiceMiddleware)
     app.add_middleware(
         SessionMiddleware,
@@ -128,6 +127,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         same_site="strict",
         https_only=settings.cookie_secure,
     )
+    # Added last, so outermost: it sees the session cookie too and marks it Secure over https.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install_error_handlers(app)
 

@@ -72,7 +72,12 @@ def error_response(request: Request, status: int, detail: str, errors: list[dict
             headers.setdefault("WWW-Authenticate", 'Bearer realm="parity"')
         return JSONResponse(error_body(status, detail, errors), status_code=status, headers=headers)
     if status == 401:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        from urllib.parse import quote
+
+        from parity.web.security import safe_next
+
+        # safe_next drops a patient's path: an NHS number must not travel in the sign-in URL.
+        return RedirectResponse(f"/login?next={quote(safe_next(request.url.path), safe='/')}", status_code=303)
     state = getattr(request.app.state, "parity", None)
     if state is None:
         return HTMLResponse(f"<h1>{HTTPStatus(status).phrase}</h1>", status_code=status)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,12 +24,15 @@ HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 SESSION_USER = "username"
+SESSION_ID = "sid"
 SESSION_CSRF = "csrf"
 
 
 class SecurityHeadersMiddleware:
     """Adds the headers above to every response, and ``Cache-Control: no-store`` to everything but
-    static assets (pages can hold patient data and must not sit in shared caches)."""
+    static assets (pages can hold patient data and must not sit in shared caches). Over https (as
+    uvicorn reports it: directly, or from a trusted proxy's X-Forwarded-Proto) every cookie is
+    marked ``Secure``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -38,9 +43,14 @@ class SecurityHeadersMiddleware:
             return
         static = scope.get("path", "").startswith("/static/")
 
+        https = scope.get("scheme") == "https"
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                if https:  # a cookie set over https is sent back over https only (issue 12 finding 5)
+                    headers = [(k, v + b"; Secure") if k.lower() == b"set-cookie" and b"secure" not in v.lower()
+                               else (k, v) for k, v in headers]
                 headers += HEADERS
                 headers.append((b"cache-control", b"public, max-age=3600" if static else b"no-store"))
                 message["headers"] = headers
@@ -67,11 +77,55 @@ def check_csrf(request: Request, submitted: str | None) -> None:
 
 
 def sign_in(request: Request, username: str) -> None:
-    """Start a fresh session for ``username`` (a new CSRF token too, against session fixation)."""
+    """Start a fresh session for ``username`` (a new CSRF token too, against session fixation).
+
+    The cookie holds a server-side session id (``parity.access.sessions``), so the session can be
+    ended: by signing out, disabling the user or changing the password (issue 12 finding 5).
+    """
+    from parity.access.sessions import start_session
+
+    state = request.app.state.parity
     request.session.clear()
     request.session[SESSION_USER] = username
+    request.session[SESSION_ID] = start_session(state.db, username, state.settings.session_hours)
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
 
 
 def sign_out(request: Request) -> None:
+    """End the session on the server, then forget the cookie's contents."""
+    from parity.access.sessions import end_session
+
+    session_id = request.session.get(SESSION_ID)
+    if session_id:
+        end_session(request.app.state.parity.db, str(session_id))
     request.session.clear()
+
+
+def session_username(request: Request) -> str | None:
+    """The signed-in username if the cookie's session is still live on the server, else None (and the
+    cookie's contents are cleared)."""
+    from parity.access.sessions import session_username as live
+
+    session_id = request.session.get(SESSION_ID)
+    username = live(request.app.state.parity.db, str(session_id)) if session_id else None
+    if username is None or username != request.session.get(SESSION_USER):
+        if SESSION_USER in request.session:
+            request.session.clear()
+        return None
+    return username
+
+
+# A path segment that is (or holds) an NHS number: 10 digits, possibly spaced 3-3-4.
+_PATIENT = re.compile(r"\d{3}[ -]?\d{3}[ -]?\d{4}")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a same-site path (never another site), and never one that names
+    a patient, so an NHS number is not carried in the sign-in URL or form (issue 12 finding 8); a
+    patient's page falls back to the home page, which links onwards."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    path = unquote(target.split("?", 1)[0].split("#", 1)[0])
+    if _PATIENT.search(path) or _PATIENT.search(unquote(target)):
+        return "/"
+    return target[:500]

@@ -15,7 +15,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from parity.access import Actor, Role, record
+from parity.access import AREA_EDITORS, Actor, may_edit_area, record
+from parity.db import Database
 from parity.errors import ConfigurationError, PermissionDenied
 from parity.reports.assessments import history, latest_per_area, normalise_area, record_assessment
 from parity.rules.assessments import MAX_EVIDENCE, Framework, get_framework, load_frameworks
@@ -25,7 +26,7 @@ from parity.web.security import check_csrf
 router = APIRouter(tags=["assessments"], include_in_schema=False)
 
 #: Roles that may record an assessment (product.md M10; Parity choice: the commissioning side).
-RECORDING_ROLES = frozenset({Role.programme, Role.icb, Role.admin})
+RECORDING_ROLES = AREA_EDITORS
 LEVEL_WORDS = {"region": "Region", "icb": "ICB", "sub_icb": "Sub-ICB", "pcn": "PCN", "practice": "Practice",
                "trust": "Trust", "service": "Service"}
 RAG_COLOURS = {"red": "red", "amber": "yellow", "green": "green"}
@@ -45,8 +46,9 @@ def area_path(framework: str, level: str, code: str) -> str:
     return f"/assessments/{framework}/{level}/{quote(code, safe='')}"
 
 
-def may_record(actor: Actor) -> bool:
-    return actor.role in RECORDING_ROLES
+def may_record(actor: Actor, level: str | None = None, code: str | None = None, db: Database | None = None) -> bool:
+    """The shared area rule (``parity.access.may_edit_area``): an ICB user records only for its own area."""
+    return may_edit_area(actor.user, level, code, db)
 
 
 def _colour(fw: Framework, score: str) -> str | None:
@@ -101,7 +103,8 @@ def _area_page(request: Request, actor: Actor, fw: Framework, level: str, code: 
     ctx = base_context(
         request, actor, title=f"{fw.name} – {LEVEL_WORDS[level]} {code}", fw=fw, level=level, code=code,
         level_word=LEVEL_WORDS[level], current=current, rows=list(reversed(rows)), totals=[r["a"].total for r in rows],
-        colour=lambda s: _colour(fw, s), can_record=may_record(actor), values={**defaults, **(values or {})},
+        colour=lambda s: _colour(fw, s), can_record=may_record(actor, level, code, state.db),
+        values={**defaults, **(values or {})},
         errors=errors or [], inline={e["href"][1:]: e["text"] for e in errors or [] if e.get("href")},
         action=area_path(fw.id, level, code), max_evidence=MAX_EVIDENCE, today=today(request), wide=True,
         breadcrumbs=[("Assessments", "/assessments")])
@@ -124,9 +127,10 @@ def add_assessment(request: Request, framework: str, level: str, code: str, acto
     fw = get_framework(framework)
     lv, cd = normalise_area(level, code)
     resource = f"assessment/{fw.id}/{lv}/{cd}"
-    if not may_record(actor):
+    if not may_record(actor, lv, cd, state.db):
         record(state.db, actor, "record_assessment", resource, "denied", f"role {actor.role.value} may not record")
-        raise PermissionDenied("only programme, ICB and admin users can record assessments")
+        raise PermissionDenied("only the programme team, administrators and the ICB itself can record "
+                               "assessments for an area")
     values = {k: v for k, v in form.items() if k != "csrf_token"}
     scores = {i.id: values.get(f"score-{i.id}", "").strip() for i in fw.items}
     evidence = {i.id: values.get(f"evidence-{i.id}", "") for i in fw.items}

@@ -7,19 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from parity.access import authenticate, record
+from parity.access import authenticate, known_username, record
 from parity.errors import AuthenticationError, TooManyAttempts
 from parity.web.deps import base_context, get_state, optional_actor
-from parity.web.security import check_csrf, sign_in, sign_out
+from parity.web.security import check_csrf, safe_next, sign_in, sign_out
 
 router = APIRouter(tags=["auth"], include_in_schema=False)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so the sign-in page cannot be used to redirect people elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    """Only same-site paths, so the sign-in page cannot be used to redirect people elsewhere, and none
+    that names a patient (issue 12 finding 8): see ``parity.web.security.safe_next``."""
+    return safe_next(target)
 
 
 @router.get("/login")
@@ -40,17 +39,23 @@ def login(request: Request, username: Annotated[str, Form(max_length=200)] = "",
     check_csrf(request, csrf_token)
     ip = request.client.host if request.client else None
     target = _safe_next(next)
+    # What was typed is recorded only when it names a real account (issue 12 finding 8): it may be a
+    # password typed in the wrong box, or an NHS number.
+    known = known_username(state.db, username)
+    who = {"username": known} if known else {}
     try:
-        state.throttle.check(username, ip)
-        user = authenticate(state.db, username, password)
+        attempt = state.throttle.begin(username, ip)
     except TooManyAttempts as exc:
-        record(state.db, None, "login_refused", None, "denied", "rate limited", username=username)
+        record(state.db, None, "login_refused", None, "denied", "rate limited" + ("" if known else "; unknown user"),
+               **who)
         return _login_error(request, username, target, str(exc), 429, {"Retry-After": str(exc.retry_after)})
+    try:
+        user = authenticate(state.db, username, password)
     except AuthenticationError as exc:
-        state.throttle.failure(username, ip)
-        record(state.db, None, "login_failed", None, "denied", username=username)
+        state.throttle.failed(attempt)
+        record(state.db, None, "login_failed", None, "denied", None if known else "unknown user", **who)
         return _login_error(request, username, target, str(exc), 401)
-    state.throttle.success(username, ip)
+    state.throttle.succeeded(attempt, username, ip)
     sign_in(request, user.username)
     record(state.db, user, "login", None, "allowed")
     return RedirectResponse(target, status_code=303)
@@ -59,7 +64,10 @@ def login(request: Request, username: Annotated[str, Form(max_length=200)] = "",
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
     check_csrf(request, csrf_token)
-    sign_out(request)
+    actor = optional_actor(request)
+    sign_out(request)  # ends the session on the server too: the old cookie is worth nothing now
+    if actor is not None:
+        record(get_state(request).db, actor, "logout", None, "allowed")
     return RedirectResponse("/login", status_code=303)
 
 

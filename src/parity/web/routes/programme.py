@@ -15,7 +15,7 @@ import pandas as pd
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from parity.access import Actor, Role, record
+from parity.access import Actor, Role, may_edit_area, record
 from parity.errors import ConfigurationError, PermissionDenied
 from parity.reports import published
 from parity.reports.highlight import build_highlight, render_highlight_fragment, render_highlight_pdf
@@ -28,7 +28,6 @@ from parity.web.security import check_csrf
 router = APIRouter(tags=["programme"], include_in_schema=False)
 
 Short = Annotated[str, Query(max_length=20)]
-EDITORS = (Role.programme, Role.icb, Role.admin)
 TARGET_CHOICES = [("0.6", "60% (Five Year Forward View)"), ("0.75", "75% (Operating Plan 2024/25)")]
 METHOD_WORDS = {"by_register": "By register size", "to_equal_rate": "To an equal rate", "blend": "Blend of the two"}
 SERIES = ("Trajectory", "Actual (published)", "Forecast (initiatives)")
@@ -149,10 +148,8 @@ def trajectory_page(request: Request, actor: ActorDep, level: Short = "region", 
 
 # -- initiatives -------------------------------------------------------------------------------------
 
-def _may_edit(actor: Actor, area_code: str | None = None) -> bool:
-    if actor.role not in EDITORS:
-        return False
-    return not (actor.role == Role.icb and area_code is not None and area_code != actor.org_code)
+def _may_edit(actor: Actor, area_code: str | None = None, area_level: str | None = None) -> bool:
+    return may_edit_area(actor.user, area_level, area_code)
 
 
 def _initiatives_page(request: Request, actor: Actor, area: str, values: dict[str, str],
@@ -196,7 +193,7 @@ def add_initiative(request: Request, actor: ActorDep,
     check_csrf(request, csrf_token)
     state = get_state(request)
     code = area_code.strip().upper()
-    if not _may_edit(actor, code):
+    if not _may_edit(actor, code, area_level):
         record(state.db, actor, "record_initiative", f"initiatives/{code or '-'}", "denied", "")
         raise PermissionDenied("only the programme team, administrators and the ICB itself can add initiatives")
     values = {"area_level": area_level, "area_code": code, "title": title, "owner": owner, "level": level,
