@@ -77,9 +77,13 @@ SANDBOX_SHARED_KEY = "parity-demo"  # mesh-sandbox only; a real MESH key comes f
 
 def _demo_practices(db: Database, as_of: date) -> tuple[str, str | None, str | None]:
     """(the demo practice, another practice of its PCN that is not on Parity, the demo trust)."""
-    practice, pcn, _ = _busiest_practice(db)
-    rows = db.execute("SELECT DISTINCT practice_code FROM practices WHERE pcn_code = ? AND practice_code <> ? "
-                      "ORDER BY practice_code LIMIT 1", [pcn, practice])
+    practice, pcn, icb = _busiest_practice(db)
+    # Another practice with patients: of the same PCN if there is one, else of the same ICB, else any.
+    rows = db.execute(
+        "SELECT p.practice_code FROM practices p WHERE p.practice_code <> ? AND EXISTS (SELECT 1 FROM registrations r "
+        "WHERE r.practice_code = p.practice_code AND r.end_date IS NULL) GROUP BY p.practice_code "
+        "ORDER BY MAX(CASE WHEN p.pcn_code = ? THEN 1 ELSE 0 END) DESC, "
+        "MAX(CASE WHEN p.icb_code = ? THEN 1 ELSE 0 END) DESC, p.practice_code LIMIT 1", [practice, pcn, icb])
     return practice, (str(rows[0][0]) if rows else None), _busiest_trust(db, as_of)
 
 
