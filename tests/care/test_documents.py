@@ -293,3 +293,20 @@ def test_sms_export_csv(record: PatientRecord) -> None:
 def test_invitation_number_is_first_or_second() -> None:
     with pytest.raises(ValueError, match="1 .*or 2"):
         Invitation(NHS[0], number=3)
+
+
+def test_passport_names_the_patient_and_the_practice_phone_and_the_day_it_was_made(record: PatientRecord) -> None:
+    from parity.care.people import practice_phone
+
+    phone = practice_phone("K81075")  # Farnham Road Practice, Slough: ODS epraccur 2023-02
+    assert phone == "01753 520917"
+    assert practice_phone("ZZZ999") is None and practice_phone(None) is None
+    html = render_passport_html(record, as_of=AS_OF, practice_name=PRACTICE, patient_name="Alex EXAMPLE",
+                                made_on=date(2026, 11, 22), practice_phone=phone)
+    assert "<strong>Name:</strong> Alex EXAMPLE" in html
+    assert "phone <strong>01753 520917</strong>" in html
+    assert f"Made on 22 November 2026. It shows results recorded up to {AS_OF.day} {AS_OF:%B %Y}" in html
+    assert '<meta name="dcterms.created" content="2026-11-22">' in html
+    # Without a number or a made-on day: no phone text, and made on the reporting date.
+    plain = render_passport_html(record, as_of=AS_OF, practice_name=PRACTICE)
+    assert "phone" not in plain.split("<h2>Who to contact</h2>")[1] and f"Made on {AS_OF.day} {AS_OF:%B %Y}" in plain

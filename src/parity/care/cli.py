@@ -164,7 +164,7 @@ def passport(nhs_number: Annotated[str, typer.Argument(help="The patient's NHS n
     if out.suffix.lower() not in (".pdf", ".html"):
         raise ConfigurationError("--out must end in .pdf or .html")
     with _open(database) as db:
-        body = passport_document(db, nhs_number, _day(as_of), out.suffix.lower().lstrip("."))
+        body = passport_document(db, nhs_number, _day(as_of), out.suffix.lower().lstrip("."), made_on=today())
     out.write_bytes(body)
     typer.echo(f"wrote {out}")
 

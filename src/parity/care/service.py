@@ -113,18 +113,23 @@ def _invitations(batch: InvitationBatch) -> list:  # list[Invitation]
 
 
 def passport_document(db: Database, nhs_number: str, as_of: date, kind: str, measure_id: str = "phsmi",
-                      results: ResultStore | None = None) -> bytes:
-    """The patient passport as ``pdf`` or ``html`` bytes."""
+                      results: ResultStore | None = None, made_on: date | None = None) -> bytes:
+    """The patient passport as ``pdf`` or ``html`` bytes: results as at ``as_of``, made on ``made_on`` (today;
+    default ``as_of``), with the patient's name when the extract has one and the practice's phone number."""
     from parity.care.documents import render_passport_html, render_passport_pdf
+    from parity.care.people import contact_details, practice_phone
     from parity.reports.timeline import patient_timeline
 
     store = store_for(db, results)
     with db.lock:
         record = patient_timeline(db, store.measure(measure_id), nhs_number, as_of, store.structure_for(as_of))
+        person = contact_details(db, [nhs_number]).get(str(nhs_number), {})
     name = practice_name(db, record.practice_code) if record.practice_code else None
+    args = {"as_of": as_of, "practice_name": name, "patient_name": person.get("name") or None, "made_on": made_on,
+            "practice_phone": practice_phone(record.practice_code)}
     if kind == "html":
-        return render_passport_html(record, as_of=as_of, practice_name=name).encode("utf-8")
-    return render_passport_pdf(record, as_of=as_of, practice_name=name)
+        return render_passport_html(record, **args).encode("utf-8")
+    return render_passport_pdf(record, **args)
 
 
 def register_of(store: ResultStore, as_of: date, measure_id: str = "phsmi") -> frozenset[str]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from parity.care.people import contact_columns
 from parity.db import Database
-from parity.web.worklists import contact_columns
 
 NHS_DIGITS = 10
 

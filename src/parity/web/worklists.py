@@ -13,14 +13,11 @@ import pandas as pd
 from fastapi import Request
 
 from parity.access import Actor, record
-from parity.db import Database
+from parity.care.people import contact_details
 from parity.errors import NotFound, PermissionDenied
 from parity.reports.worklist import WorklistFilter, apply_filter, worklist_summary
 from parity.web import views
 from parity.web.deps import actor_scope, get_state
-
-# Optional ``patients`` columns for direct care (README, canonical extract): shown only to patient-level roles.
-DIRECT_CARE_COLUMNS = ("given_name", "family_name", "phone", "preferred_contact")
 
 
 @dataclass
@@ -73,29 +70,6 @@ def caseload_worklist(request: Request, actor: Actor, measure_id: str, as_of: da
            f"{len(rows)} patients; {measure_id}; as_of {as_of}")
     return PracticeWorklist(actor.org_code or "", f"Caseload of {actor.org_code}", rows, len(full),
                             worklist_summary(full))
-
-
-def contact_columns(db: Database) -> tuple[str, ...]:
-    """The optional direct-care columns (``given_name``, ``family_name``, ``phone``, ``preferred_contact``) that
-    this database's ``patients`` table has (older databases have none)."""
-    rows = db.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'patients' "
-                      "AND table_schema = current_schema()")
-    have = {str(r[0]).lower() for r in rows}
-    return DIRECT_CARE_COLUMNS if set(DIRECT_CARE_COLUMNS) <= have else ()
-
-
-def contact_details(db: Database, nhs_numbers: list[str]) -> dict[str, dict[str, str]]:
-    """Name, phone and preferred contact of ``nhs_numbers`` for patient-level pages (never logged)."""
-    if not nhs_numbers or not contact_columns(db):
-        return {}
-    marks = ", ".join("?" * len(nhs_numbers))
-    rows = db.execute("SELECT nhs_number, " + ", ".join(DIRECT_CARE_COLUMNS)
-                      + f" FROM patients WHERE nhs_number IN ({marks})", list(nhs_numbers))
-    out = {}
-    for nhs, given, family, phone, preferred in rows:
-        name = " ".join(p for p in ((given or "").strip(), (family or "").strip().upper()) if p)
-        out[str(nhs)] = {"name": name, "phone": phone or "", "preferred_contact": preferred or ""}
-    return out
 
 
 def worklist_rows(request: Request, measure_id: str, as_of: date, page: pd.DataFrame) -> list[dict]:

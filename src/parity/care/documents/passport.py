@@ -106,11 +106,14 @@ class _Reading:
 
 
 def passport_context(record: PatientRecord, *, as_of: date, practice_name: str,
-                     patient_name: str | None = None) -> dict[str, Any]:
+                     patient_name: str | None = None, made_on: date | None = None,
+                     practice_phone: str | None = None) -> dict[str, Any]:
     """The passport's content for ``record`` on ``as_of``: plain data for the template (no I/O).
 
     ``practice_name`` is the patient's GP practice, named as who to contact; ``patient_name`` is
-    printed when given (the canonical extract has no names, so it is optional). The keys are
+    printed when given (the extract's names are optional). ``made_on`` is the day the passport is made
+    (default ``as_of``): results are as at ``as_of``, which may be earlier. ``practice_phone`` is the practice's
+    published number (``parity.care.people.practice_phone``). The keys are
     ``checks`` (one dict per check of ``record.checks``: ``id``, ``name``, ``what``, ``result``, ``brief``,
     ``date``, ``meaning``, ``short``, ``next``, ``due``), ``done_count``, ``total``, ``questions``,
     ``glossary`` and the identification fields.
@@ -124,8 +127,10 @@ def passport_context(record: PatientRecord, *, as_of: date, practice_name: str,
                        **_describe(summary, _latest_entries(record.entries, summary), lower_bmi, adult)})
     return {
         "as_of": long_date(as_of),
-        "created": as_of.isoformat(),
+        "made_on": long_date(made_on or as_of),
+        "created": (made_on or as_of).isoformat(),
         "practice_name": practice_name,
+        "practice_phone": practice_phone,
         "patient_name": patient_name,
         "nhs_number": format_nhs_number(record.nhs_number),
         "date_of_birth": long_date(record.date_of_birth),
@@ -139,18 +144,22 @@ def passport_context(record: PatientRecord, *, as_of: date, practice_name: str,
 
 
 def render_passport_html(record: PatientRecord, *, as_of: date, practice_name: str,
-                         patient_name: str | None = None) -> str:
+                         patient_name: str | None = None, made_on: date | None = None,
+                         practice_phone: str | None = None) -> str:
     """The passport as a complete standalone HTML page (``lang="en-GB"``, one ``h1``, headings in
     order, a captioned table, no scripts, no external resources; CSS inline). Free text is escaped."""
-    ctx = passport_context(record, as_of=as_of, practice_name=practice_name, patient_name=patient_name)
+    ctx = passport_context(record, as_of=as_of, practice_name=practice_name, patient_name=patient_name,
+                           made_on=made_on, practice_phone=practice_phone)
     return environment().get_template("passport.html").render(**ctx)
 
 
 def render_passport_pdf(record: PatientRecord, *, as_of: date, practice_name: str,
-                        patient_name: str | None = None) -> bytes:
+                        patient_name: str | None = None, made_on: date | None = None,
+                        practice_phone: str | None = None) -> bytes:
     """The passport as A4 PDF bytes (tagged PDF, weasyprint); same arguments as ``render_passport_html``."""
     return html_to_pdf(render_passport_html(record, as_of=as_of, practice_name=practice_name,
-                                            patient_name=patient_name))
+                                            patient_name=patient_name, made_on=made_on,
+                                            practice_phone=practice_phone))
 
 
 # -- interpreting one check ------------------------------------------------------------------------

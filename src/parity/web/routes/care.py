@@ -169,7 +169,8 @@ def _passport(request: Request, actor: Any, nhs_number: str, measure: str, as_of
     state = get_state(request)
     views.check_measure(measure)
     patient_record(request, actor, nhs_number, measure, as_of, f"view_passport_{kind}")
-    return passport_document(state.db, nhs_number, as_of, kind, measure, results=state.results)
+    return passport_document(state.db, nhs_number, as_of, kind, measure, results=state.results,
+                             made_on=today(request))
 
 
 @router.get("/patients/{nhs_number}/passport.html", response_class=HTMLResponse)

@@ -21,6 +21,12 @@ router = APIRouter(tags=["dashboard"], include_in_schema=False)
 MeasureQuery = Annotated[str, Query(max_length=20)]
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico on pages that name no icon (the standalone passport): the NHS one."""
+    return RedirectResponse("/static/vendor/nhsuk/assets/images/favicon.ico", status_code=301)
+
+
 @router.get("/")
 def home(request: Request, actor: ActorDep, as_of: AsOfDep, measure: MeasureQuery = "phsmi") -> Response:
     """Land each user where they work: their practice, PCN or ICB, else the region (or England)."""

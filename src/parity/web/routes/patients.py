@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from parity.access import Actor
+from parity.care.people import contact_details
 from parity.reports.timeline import PatientRecord
 from parity.web import care, messaging, patient_view, views
 from parity.web.deps import ActorDep, AsOfDep, base_context, get_state, today
 from parity.web.patients import patient_record
-from parity.web.worklists import contact_details
 
 router = APIRouter(tags=["patients"], include_in_schema=False)
 

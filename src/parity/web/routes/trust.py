@@ -58,13 +58,14 @@ def _lookup(request: Request, actor: Actor, nhs_number: str, date_of_birth: str
     day = today(request)
     digits = trust_form.clean_nhs_number(nhs_number)
     scope = actor_scope(request, actor, latest_quarter_end(day))
+    structure = state.results.structure_for(day)
     with state.db.lock:
         if not date_of_birth and scope.caseload is not None and digits in scope.caseload:
-            found = trust_form.find_patient(state.db, digits, day, state.results.structure)
+            found = trust_form.find_patient(state.db, digits, day, structure)
             problems = {} if found and found.practice_code else {
                 "nhs_number": "This patient is not registered with a GP practice today"}
         else:
-            found, problems = trust_form.match(state.db, nhs_number, date_of_birth, day, state.results.structure)
+            found, problems = trust_form.match(state.db, nhs_number, date_of_birth, day, structure)
     if problems:
         found = None
     record(state.db, actor, "find_patient", f"patient/{digits}" if found else "patient", "allowed" if found else
