@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -104,8 +105,8 @@ def record(db: Database, actor: Actor | User | None, action: str, resource: str 
         raise ValueError("action must be lower_snake_case, 2-40 characters")
     if outcome not in OUTCOMES:
         raise ValueError("outcome must be 'allowed' or 'denied'")
-    if resource is not None and len(resource) > MAX_RESOURCE:
-        raise ValueError(f"resource must be at most {MAX_RESOURCE} characters")
+    # An over-long resource (a path built from a 5000-character URL) is cut, never refused: an audit
+    # write must not turn a refusal into a 500 (issue 12 finding 8).
     ready(db)
     via: str | None = None
     if isinstance(actor, Actor):
@@ -120,6 +121,10 @@ def record(db: Database, actor: Actor | User | None, action: str, resource: str 
     res = _clean(resource, MAX_RESOURCE) if resource is not None else None
     det = _clean(detail, MAX_DETAIL) if detail is not None else None
 
+    if outcome == "denied":
+        seen = _refusals.get()
+        if seen is not None:
+            seen.append(action)
     with atomic(db):
         if db.kind == "postgres":
             db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
@@ -130,6 +135,22 @@ def record(db: Database, actor: Actor | User | None, action: str, resource: str 
         db.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    [seq, at, name, role, org, via, action, res, outcome, det, prev, digest])
     return AuditEntry(seq, at.replace(tzinfo=UTC), name, role, org, via, action, res, outcome, det, prev, digest)
+
+
+# Refusals recorded while handling the current request (see ``watch_refusals``). A list, not a flag:
+# a sync route runs in a worker thread with a *copy* of the context, and appending to the shared
+# list is visible back in the request's own context, where the error handler runs.
+_refusals: ContextVar[list[str] | None] = ContextVar("parity_audit_refusals", default=None)
+
+
+def watch_refusals() -> list[str]:
+    """Start noting refusals recorded in this context (one web request); returns the list they go in.
+
+    The web error handler uses it to audit every refusal exactly once: a route that recorded its own
+    "denied" entry is not recorded again, any other 401/403/404 from the shared checks is."""
+    seen: list[str] = []
+    _refusals.set(seen)
+    return seen
 
 
 def entries(db: Database, limit: int = 200, offset: int = 0, username: str | None = None,

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -25,7 +25,7 @@ from parity.reports.results import ResultStore
 from parity.settings import Settings
 from parity.web.choice import ChoiceMiddleware
 from parity.web.errors import install_error_handlers
-from parity.web.security import SecurityHeadersMiddleware
+from parity.web.security import RefusalAuditMiddleware, SecurityHeadersMiddleware, check_path_params
 from parity.web.templating import make_templates
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
                 database.close()
 
     app = FastAPI(
+        # Malformed path parameters are refused before any route (or audit write) runs.
+        dependencies=[Depends(check_path_params)],
         title="Parity",
         summary="Physical health checks for people with severe mental illness: measures and worklists.",
         version="1",
@@ -127,6 +129,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         same_site="strict",
         https_only=settings.cookie_secure,
     )
+    app.add_middleware(RefusalAuditMiddleware)
     # Added last, so outermost: it sees the session cookie too and marks it Secure over https.
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

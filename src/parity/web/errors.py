@@ -11,6 +11,7 @@ import logging
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -88,12 +89,51 @@ def error_response(request: Request, status: int, detail: str, errors: list[dict
     return state.templates.TemplateResponse(request, "error.html", context, status_code=status, headers=headers)
 
 
+# Refusals the error handler audits when the route did not (issue 12 finding 8): not signed in, not
+# allowed (CSRF included), too many attempts, and malformed paths refused at the edge.
+AUDITED_STATUSES = frozenset({401, 403, 404, 429})
+
+
+def audit_refusal(request: Request, status: int, exc: ParityError) -> None:
+    """Record one "refused" entry for this request unless a route already recorded a refusal.
+
+    ``resource`` is the route's template (``/patients/{nhs_number}``), never the URL, and ``detail``
+    the status and kind of refusal; a 404 is recorded only when the edge check refused the path.
+    """
+    from parity.access.audit import _refusals, record
+
+    seen = _refusals.get()
+    if seen is None or seen:
+        return
+    if status == 404 and "is not valid here" not in str(exc):
+        return  # an ordinary "no such practice" is an answer, not a refusal
+    state = getattr(request.app.state, "parity", None)
+    if state is None:
+        return
+    route = getattr(request.scope.get("route"), "path", None) or "-"
+    actor = getattr(request.state, "actor", None)
+    if actor is None:  # refused before the route looked (the edge check): who was it, if anyone?
+        from parity.web.deps import optional_actor
+
+        try:
+            actor = optional_actor(request)
+        except ParityError:
+            actor = None
+    kind = "csrf" if "form has expired" in str(exc) else type(exc).__name__
+    try:
+        record(state.db, actor, "refused", route[:200], "denied", f"{status} {kind}")
+    except Exception as err:  # noqa: BLE001 - the refusal still goes out; log the type only
+        log.error("could not audit a refusal: %s", type(err).__name__)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(ParityError)
     async def parity_error(request: Request, exc: ParityError) -> Response:
         status = status_for(exc)
+        if status in AUDITED_STATUSES:
+            await run_in_threadpool(audit_refusal, request, status, exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
         return error_response(request, status, str(exc), headers=headers)
 

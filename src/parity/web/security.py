@@ -129,3 +129,47 @@ def safe_next(target: str | None) -> str:
     if _PATIENT.search(path) or _PATIENT.search(unquote(target)):
         return "/"
     return target[:500]
+
+
+class RefusalAuditMiddleware:
+    """Notes, per request, whether a refusal was already audited (``parity.access.audit.watch_refusals``),
+    so the error handler can audit every other 401/403/404-at-the-edge exactly once (issue 12 finding 8:
+    CSRF refusals and unauthenticated attempts were not audited)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            from parity.access.audit import watch_refusals
+
+            watch_refusals()
+        await self.app(scope, receive, send)
+
+
+# Path parameters checked before any route runs (and so before any audit write): an ODS code, an NHS
+# number, or short text. A 5000-character "code" used to reach the audit write and end as a 500.
+_ODS_PARAM = re.compile(r"^[A-Za-z0-9]{1,12}$")
+_NHS_PARAM = re.compile(r"^[0-9]{10}$")
+MAX_PATH_PARAM = 100
+
+
+def check_path_params(request: Request) -> None:
+    """App-wide dependency: refuse malformed path parameters with 404 before the route runs.
+
+    ``code`` is an ODS code (or, for a service assessment, a name of at most 100 characters);
+    ``nhs_number`` ten digits; anything else at most 100 characters without control characters.
+    """
+    from parity.errors import NotFound
+
+    params = request.path_params
+    for name, value in params.items():
+        text = str(value)
+        if name == "nhs_number":
+            ok = bool(_NHS_PARAM.match(text))
+        elif name == "code" and params.get("level") != "service":
+            ok = bool(_ODS_PARAM.match(text))
+        else:
+            ok = len(text) <= MAX_PATH_PARAM and not any(ord(c) < 32 or ord(c) == 127 for c in text)
+        if not ok:
+            raise NotFound(f"no such page: {name} is not valid here")
