@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from parity.access.cli import audit_app, users_app
+from parity.access.cli import audit_app, db_app, users_app
 from parity.care.cli import register as register_care
 from parity.clikit import DatabaseOpt, Level, OutFormat, emit, today
 from parity.codes.cli import codes_app
@@ -44,6 +44,7 @@ app = typer.Typer(
 # `parity users …` and `parity audit …` (parity.access.cli: no web or engine imports).
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")  # `parity db grant ROLE`: a least-privilege PostgreSQL role (issue 12)
 # `parity mesh …` and `parity trust …` (parity.interop.cli: trust-to-GP messaging).
 app.add_typer(mesh_app, name="mesh")
 app.add_typer(trust_app, name="trust")

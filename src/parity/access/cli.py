@@ -31,6 +31,9 @@ users_app = typer.Typer(name="users", help="Manage Parity user accounts and API 
 audit_app = typer.Typer(name="audit", help="Read and verify the audit log.", no_args_is_help=True,
                         add_completion=False, pretty_exceptions_enable=False)
 
+db_app = typer.Typer(name="db", help="Database administration: least-privilege roles.", no_args_is_help=True,
+                     add_completion=False, pretty_exceptions_enable=False)
+
 # Same option as the main CLI's DatabaseOpt (copied, not imported, so this module does not load parity.cli).
 DatabaseOpt = Annotated[
     str | None,
@@ -173,3 +176,28 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 
 __all__ = ["users_app", "audit_app"]
+
+
+@db_app.command("grant")
+def db_grant(
+    role: Annotated[str, typer.Argument(help="An existing PostgreSQL role for parity serve and parity load")],
+    database: DatabaseOpt = None,
+    sql: Annotated[bool, typer.Option("--sql", help="Print the statements instead of running them")] = False,
+) -> None:
+    """Give ROLE least privilege on Parity's tables (PostgreSQL; run as the tables' owner).
+
+    ROLE may read and add rows, change only tables that are not append-only, and owns nothing: it
+    cannot drop the audit log's trigger or edit an audit entry (issue 12 finding 7).
+    """
+    from parity.access.grant import create_all_tables, grant_role, grant_statements
+    from parity.db import open_database
+
+    settings = Settings.from_env(database=database)
+    with open_database(settings.database_url) as db:
+        if sql:
+            create_all_tables(db)
+            for statement in grant_statements(db, role):
+                typer.echo(statement + ";")
+            return
+        statements = grant_role(db, role)
+    typer.echo(f"granted {role} least privilege ({len(statements)} statements)")

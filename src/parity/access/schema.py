@@ -127,11 +127,13 @@ def ensure_access_schema(db: Database) -> None:
 
 
 def _install_pg_trigger(db: Database) -> None:
-    db.execute(_PG_FUNCTION)
     # Looked up rather than CREATE OR REPLACE TRIGGER (PostgreSQL 14+) or DROP IF EXISTS (which
     # would leave a moment without the trigger and emits notices).
     existing = {row[0] for row in db.execute(
         "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('audit_log') AND NOT tgisinternal")}
+    if set(_PG_TRIGGERS) <= existing:
+        return  # replacing the function needs its owner, not a least-privilege role (parity db grant)
+    db.execute(_PG_FUNCTION)
     for name, ddl in _PG_TRIGGERS.items():
         if name not in existing:
             db.execute(ddl)

@@ -8,6 +8,7 @@ the database kind, never its contents.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -47,6 +48,8 @@ class Database:
         be used by two threads at once, and the web app serves requests from a thread pool.
         """
         with self.lock:
+            if self.kind == "postgres" and _exists_already(self._raw, sql):
+                return []
             return self.dialect.execute(self._raw, sql, params)
 
     @contextlib.contextmanager
@@ -98,6 +101,27 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database(kind={self.kind!r})"
+
+
+_IF_NOT_EXISTS = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+([A-Za-z_][A-Za-z0-9_.]*)", re.IGNORECASE)
+
+
+def _exists_already(raw: Any, sql: str) -> bool:
+    """True for ``CREATE TABLE/INDEX IF NOT EXISTS x`` when ``x`` exists (PostgreSQL).
+
+    PostgreSQL checks the CREATE privilege (and, for an index, table ownership) before it looks for
+    the object, so a least-privilege role (``parity db grant``, issue 12 finding 7) could not even run
+    the idempotent set-up every ``ensure_*`` helper runs. All of them go through ``execute``, so the
+    skip is made once, here.
+    """
+    m = _IF_NOT_EXISTS.match(sql)
+    if m is None:
+        return False
+    with raw.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [m.group(1)])
+        row = cur.fetchone()
+    return bool(row and row[0])
 
 
 def open_database(url: str, *, create: bool = True, memory_limit: str | None = None) -> Database:

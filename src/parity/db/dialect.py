@@ -206,7 +206,6 @@ class PostgresDialect(Dialect):
     def protect(self, db: Database, table: str) -> None:
         check_table_name(table)
         function = f"parity_{table}_append_only"
-        db.execute(_PG_APPEND_ONLY_FUNCTION.format(function=function, table=table))
         # Looked up rather than CREATE OR REPLACE TRIGGER (PostgreSQL 14+) or DROP IF EXISTS (which
         # would leave a moment without the trigger and emits notices).
         existing = {row[0] for row in db.execute(
@@ -215,6 +214,11 @@ class PostgresDialect(Dialect):
             f"{table}_no_update_delete": f"BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW",
             f"{table}_no_truncate": f"BEFORE TRUNCATE ON {table} FOR EACH STATEMENT",
         }
+        if set(triggers) <= existing:
+            # Already protected. Replacing the function needs its owner, which a least-privilege role
+            # (``parity db grant``) is not, so nothing is re-run (issue 12 finding 7).
+            return
+        db.execute(_PG_APPEND_ONLY_FUNCTION.format(function=function, table=table))
         for name, when in triggers.items():
             if name not in existing:
                 db.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION {function}()")

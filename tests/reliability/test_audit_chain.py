@@ -1,0 +1,99 @@
+"""Finding 7 (issue 12): an edited audit entry with every later hash recomputed is detected, because the
+chain is keyed with a secret outside the database; and the application's least-privilege PostgreSQL
+role (``parity db grant``) can neither edit the log nor drop its trigger."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+import psycopg
+import pytest
+
+from parity.access import add_user, audit, verify_chain
+from parity.access.keys import deployment_key
+from parity.db import open_database
+
+from .world import postgres_base, run_cli
+
+
+def _entries(db, n: int = 6) -> None:
+    for i in range(n):
+        audit.record(db, None, "view_patient", f"patient/900000000{i}", "allowed", username=f"user{i}")
+
+
+def _recompute_from(db, seq: int, key: bytes | None) -> None:
+    """What an attacker with write access does: change entry ``seq``, then re-hash it and every later
+    entry (with ``key`` if they had it, else the unkeyed SHA-256 the chain used before)."""
+    db.execute("UPDATE audit_log SET detail = 'nothing to see' WHERE seq = ?", [seq])
+    rows = [r for r in audit.entries(db, limit=1000) if r.seq >= seq][::-1]
+    prev = next(e.hash for e in audit.entries(db, limit=1000) if e.seq == seq - 1)
+    for e in rows:
+        if key is None:
+            stamp = e.at.replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%f")
+            payload = json.dumps([prev, e.seq, stamp, e.username, e.role, e.org_code, e.via, e.action, e.resource,
+                                  e.outcome, e.detail], ensure_ascii=True, separators=(",", ":"))
+            digest = hashlib.sha256(payload.encode("ascii")).hexdigest()
+        else:
+            digest = audit.compute_hash(key, prev, e.seq, e.at, e.username, e.role, e.org_code, e.via, e.action,
+                                        e.resource, e.outcome, e.detail)
+        db.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", [prev, digest, e.seq])
+        prev = digest
+
+
+def _editable(db):
+    """On PostgreSQL the trigger refuses edits; the attacker is a superuser who disables it."""
+    if db.kind == "postgres":
+        db.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+
+
+@pytest.mark.parametrize("attacker_key", ["none", "guessed"])
+def test_tamper_and_recompute_is_detected(any_db, attacker_key):
+    _entries(any_db)
+    assert verify_chain(any_db) is None
+    _editable(any_db)
+    _recompute_from(any_db, 3, None if attacker_key == "none" else b"a-guessed-key-of-the-right-length!!")
+    assert verify_chain(any_db) == 3
+
+
+def test_recompute_with_the_deployment_key_would_pass(any_db):
+    """The control: the key is what stops it (with it, the recomputed chain verifies)."""
+    _entries(any_db)
+    _editable(any_db)
+    _recompute_from(any_db, 3, deployment_key(any_db))
+    assert verify_chain(any_db) is None
+
+
+@pytest.fixture
+def app_role(postgres_url):
+    role = f"parity_app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_base(), autocommit=True) as con:
+        con.execute(f"CREATE ROLE {role} LOGIN")
+    yield role
+    with psycopg.connect(postgres_base(), autocommit=True) as con:
+        con.execute(f"DROP OWNED BY {role}")
+        con.execute(f"DROP ROLE {role}")
+
+
+def _as_role(url: str, role: str) -> str:
+    return url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+
+
+def test_least_privilege_role_cannot_edit_the_log(postgres_url, app_role, capsys):
+    with open_database(postgres_url) as owner:
+        add_user(owner, "admin1", "admin", None, "correct horse battery staple")
+    code, output = run_cli(capsys, "db", "grant", app_role, "--database", postgres_url)
+    assert code == 0, output
+    with open_database(_as_role(postgres_url, app_role)) as db:  # set-up runs, and skips what exists
+        _entries(db, 3)
+        assert verify_chain(db) is None
+        assert db.count("audit_log") == 3
+        for sql in ("UPDATE audit_log SET detail = 'x' WHERE seq = 2", "DELETE FROM audit_log WHERE seq = 2",
+                    "TRUNCATE audit_log", "ALTER TABLE audit_log DISABLE TRIGGER USER",
+                    "DROP TRIGGER audit_log_no_update_delete ON audit_log", "DROP TABLE audit_log",
+                    "CREATE TABLE intruder (a int)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                db.execute(sql)
+        db.execute("UPDATE users SET disabled_at = NULL WHERE username = 'admin1'")  # ordinary tables: yes
+        assert verify_chain(db) is None
