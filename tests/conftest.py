@@ -77,9 +77,11 @@ def any_db(request: pytest.FixtureRequest) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def spark_session():  # noqa: ANN201 - pyspark.sql.SparkSession, imported only when a Spark test runs
+def spark_session(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - pyspark.sql.SparkSession
     """One ``local[2]`` Spark session for the whole run (no UI, 127.0.0.1, two shuffle partitions:
-    ``parity.db.spark``). Missing PySpark or Java skips locally and fails under CI."""
+    ``parity.db.spark``; tables written go to a temporary warehouse). Missing PySpark or Java skips
+    locally and fails under CI."""
+    os.environ["PARITY_SPARK_WAREHOUSE"] = str(tmp_path_factory.mktemp("spark-warehouse"))
     try:
         import pyspark  # noqa: F401
     except ImportError:

@@ -152,8 +152,13 @@ def measure(
     codelists: Annotated[str | None, typer.Option("--codelists", help="Codelist release (default: this "
                                                                      "database's; 'shipped' for Parity's own)")]
     = None,
+    write_table: Annotated[str | None, typer.Option("--write-table", help="Also write the rows (with what they "
+                                                                          "used) to this table, e.g. on Spark "
+                                                                          "SCHEMA.TABLE")] = None,
 ) -> None:
-    """Per-organisation (or per-patient) results of a measure on a reporting date."""
+    """Per-organisation (or per-patient) results of a measure on a reporting date.
+
+    ``--database spark:FOLDER`` or ``spark:CATALOG.SCHEMA`` runs it on Spark (``parity[spark]``)."""
     from parity.codes.store import resolve_codelists
     from parity.db import open_database
     from parity.reports.measures import measure_table, patient_table, provenance
@@ -170,6 +175,11 @@ def measure(
             df = measure_table(db, m, day, level.value, structure=structure, parent=parent,
                                settings=settings if disclosure else None, codelists=lists)
         meta = provenance(db, m, day, structure=None if patients else structure, codelists=lists)
+        if write_table:
+            from parity.db.tables import write_frame
+
+            name = write_frame(db, write_table, df, meta)
+            typer.echo(f"wrote {len(df):,} rows to {name}", err=True)
     emit(df, fmt, title=f"{m.name} — as at {day.isoformat()}" + ("" if patients else f" — by {level.value}"),
          metadata=meta)
 

@@ -79,6 +79,12 @@ class Dialect:
         """Append ``data`` (already reduced to ``columns``) to ``table``."""
         raise ConfigurationError(f"{self.name} does not store Parity tables")
 
+    def write_table(self, db: Database, name: str, data: pa.Table) -> None:
+        """Create (or replace) table ``name`` holding ``data``."""
+        database, _, table = name.rpartition(".")
+        with db.lock:
+            db.ibis.create_table(table, data, database=database or None, overwrite=True)
+
     def protect(self, db: Database, table: str) -> None:
         """Make ``table`` append-only in the database itself, where the backend can (idempotent).
         Without triggers, append-only rests on the API having no update or delete function."""

@@ -5,7 +5,7 @@
 ``registrations``, ``events`` and ``medications`` from the session's catalog. Either way the
 extract is validated on Spark (``parity.ingest.spark``) and exposed to the engine as temporary views
 of the canonical types with those names, plus ``practices`` (the organisation structures shipped with
-Parity). Nothing is written unless asked (``write_table``).
+Parity) and the codelist release tables. Nothing is written unless asked (``--write-table``).
 
 The session is the active one when there is one (a Databricks job or notebook), otherwise a new
 one on ``PARITY_SPARK_MASTER`` or ``local[2]``. Settings verified on this platform
@@ -49,10 +49,11 @@ SESSION_CONF: dict[str, str] = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
 }
-_SQL_TYPES = {"VARCHAR": "STRING", "DATE": "DATE", "BIGINT": "BIGINT", "SMALLINT": "SMALLINT",
+_SQL_TYPES = {"VARCHAR": "STRING", "DATE": "DATE", "BIGINT": "BIGINT", "SMALLINT": "SMALLINT", "INTEGER": "INT",
               "DOUBLE PRECISION": "DOUBLE", "TIMESTAMP": "TIMESTAMP"}
 _CATALOG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
 _session_lock = threading.Lock()
+_WRITES = frozenset({"CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "TRUNCATE", "MERGE"})
 
 
 def is_spark_url(url: str) -> bool:
@@ -75,6 +76,8 @@ def spark_session(master: str | None = None) -> Any:
         builder = builder.appName("parity")
         for key, value in SESSION_CONF.items():
             builder = builder.config(key, value)
+        if os.environ.get("PARITY_SPARK_WAREHOUSE"):  # where saveAsTable writes on a bare local session
+            builder = builder.config("spark.sql.warehouse.dir", os.environ["PARITY_SPARK_WAREHOUSE"])
         try:
             session = builder.getOrCreate()
         except Exception as exc:  # py4j/Java start-up errors: name the type, never the environment
@@ -94,9 +97,24 @@ class SparkDialect(Dialect):
     serves_web_app: bool = False
 
     def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
-        if params:
-            raise ConfigurationError("parameters are not supported on Spark")
-        return [tuple(row) for row in raw.sql(sql).collect()]
+        # Read-only: the Parity tables a Spark "database" has are temporary views made by open_spark.
+        # "CREATE TABLE IF NOT EXISTS <a view>" (schema set-up before a read) is therefore a no-op.
+        words = sql.split(None, 6)
+        verb = words[0].upper() if words else ""
+        if verb == "CREATE" and [w.upper() for w in words[1:5]] == ["TABLE", "IF", "NOT", "EXISTS"] \
+                and len(words) > 5 and raw.catalog.tableExists(words[5].split("(")[0]):
+            return []
+        if verb in _WRITES:
+            raise ConfigurationError("a Spark source is read-only: Parity stores its own tables in DuckDB or "
+                                     "PostgreSQL (results go back with --write-table)")
+        # Spark SQL binds ``?`` placeholders itself (positional parameters, Spark 3.5+).
+        frame = raw.sql(sql, args=list(params)) if params else raw.sql(sql)
+        return [tuple(row) for row in frame.collect()]
+
+    def write_table(self, db: Database, name: str, data: pa.Table) -> None:
+        # Spark 4 builds a DataFrame from Arrow directly; saveAsTable uses the session's catalog and
+        # default format (Delta in Unity Catalog, Parquet in ./spark-warehouse on a bare local session).
+        db.raw.createDataFrame(data).write.mode("overwrite").saveAsTable(name)
 
     def close(self, con: Any, raw: Any) -> None:
         # The session belongs to the process (or the platform's job): never stop it here.
@@ -145,7 +163,28 @@ def open_spark(url: str, *, session: Any = None, validate: bool = True) -> Datab
     for name, frame in frames.items():
         frame.createOrReplaceTempView(name)
     register_practices(db)
+    register_codelists(db, path if path.is_dir() else None, None if path.is_dir() else target)
     return db
+
+
+def register_codelists(db: Database, folder: Path | None, schema: str | None) -> None:
+    """Views of the codelist release tables (``parity.codes.store``), so ``--codelists NAME`` works
+    on Spark as on a Parity database: read from ``SCHEMA.codelist_files`` … when the platform holds
+    them, or ``codelist_files.parquet`` … in the extract folder; otherwise empty (the shipped lists)."""
+    import pyarrow.parquet as pq
+
+    from parity.db.bulk import arrow_schema
+    from parity.db.schema import CODELIST_TABLES
+
+    session = db.raw
+    for name in CODELIST_TABLES:
+        if schema and session.catalog.tableExists(f"{schema}.{name}"):
+            cols = canonical_select(name, session.table(f"{schema}.{name}").columns)
+            session.table(f"{schema}.{name}").selectExpr(*cols).createOrReplaceTempView(name)
+        elif folder is not None and (folder / f"{name}.parquet").is_file():
+            replace_tables(db, {name: pq.read_table(folder / f"{name}.parquet")})
+        else:
+            replace_tables(db, {name: arrow_schema(name).empty_table()})
 
 
 def register_practices(db: Database) -> None:
@@ -189,19 +228,6 @@ def canonical_select(table: str, available: Sequence[str], *,
     return parts
 
 
-def write_table(db: Database, name: str, frame: Any, *, overwrite: bool = True) -> str:
-    """Write a pandas frame back to the session's catalog as table ``name`` (``[CATALOG.]SCHEMA.TABLE``
-    or a bare name in the current schema), for the platform's own dashboards. Returns the name."""
-    if not _CATALOG_NAME.match(name):
-        raise ConfigurationError(f"--write-table needs a table name like SCHEMA.TABLE, not {name!r}")
-    import pyarrow as pa
-
-    data = pa.Table.from_pandas(frame, preserve_index=False)
-    df = db.raw.createDataFrame(data)
-    df.write.mode("overwrite" if overwrite else "errorifexists").format("parquet").saveAsTable(name)
-    return name
-
-
 @contextlib.contextmanager
 def local_session() -> Iterator[Any]:
     """A session for scripts and benchmarks that stops it afterwards (tests keep one per run)."""
@@ -213,4 +239,4 @@ def local_session() -> Iterator[Any]:
 
 
 __all__ = ["SPARK", "SparkDialect", "canonical_select", "is_spark_url", "open_spark",
-           "register_practices", "replace_tables", "spark_session", "write_table"]
+           "register_codelists", "register_practices", "replace_tables", "spark_session"]
