@@ -201,10 +201,15 @@ def demo(
     from parity.rules import load_measure
     from parity.synth import generate
 
+    from parity.orgs import structure_in_force, structure_label
+
     day = _as_of(None)
+    # The practices and organisations of the structure in force on the reporting date (issue 11), so the
+    # dashboard, the published series and the reports name the same ICBs.
+    structure = structure_in_force(day)
     extract = data_dir / "demo-extract"
-    typer.echo(f"Building a synthetic South East region (2022-23 structure) as at {day.isoformat()} …")
-    summary = generate(extract, scale="region", seed=seed, as_of=day, fmt="parquet", structure="2022-23",
+    typer.echo(f"Building a synthetic South East region ({structure_label(structure)}) as at {day.isoformat()} …")
+    summary = generate(extract, scale="region", seed=seed, as_of=day, fmt="parquet", structure=structure,
                        progress=sys.stderr.isatty())
     typer.echo(f"  {_summary_line(summary)}")
     db_url = os.environ.get("PARITY_DATABASE_URL") or str(data_dir / "parity.duckdb")
@@ -213,7 +218,7 @@ def demo(
         load_extract(db, extract, mode="replace", progress=sys.stderr.isatty())
         m = load_measure("phsmi")
         for level in ("region", "icb"):
-            df = measure_table(db, m, day, level, structure="2022-23", settings=None).drop(columns="parent_code")
+            df = measure_table(db, m, day, level, structure=structure, settings=None).drop(columns="parent_code")
             rich_table(df, f"{m.name} — as at {day.isoformat()} — by {level}")
         _refresh(db, settings, day)
         from parity.reports.published import import_published, packaged_series

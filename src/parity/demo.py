@@ -29,7 +29,7 @@ class DemoLogin:
 def create_demo_users(db: Database, as_of: date) -> list[DemoLogin]:
     """Create (once) an admin, a programme lead, and an ICB, PCN, practice and trust user on the
     busiest organisations of the loaded data; return their sign-ins."""
-    practice, pcn, icb = _busiest_practice(db)
+    practice, pcn, icb = _busiest_practice(db, as_of)
     trust = _busiest_trust(db, as_of)
     wanted = [
         ("admin", "admin", None, "administrator: users and audit log, aggregates only"),
@@ -50,12 +50,17 @@ def create_demo_users(db: Database, as_of: date) -> list[DemoLogin]:
     return logins
 
 
-def _busiest_practice(db: Database) -> tuple[str, str, str]:
-    """The practice with the most current registrations, with its PCN and ICB codes."""
+def _busiest_practice(db: Database, as_of: date | None = None) -> tuple[str, str, str]:
+    """The practice with the most current registrations, with its PCN and ICB codes in the structure in force
+    on ``as_of`` (default: the newest)."""
+    from parity.orgs import STRUCTURES, structure_in_force
+
+    structure = structure_in_force(as_of) if as_of else STRUCTURES[-1]
     rows = db.execute(
         "SELECT r.practice_code, p.pcn_code, p.icb_code, COUNT(*) AS n FROM registrations r "
-        "JOIN practices p ON p.practice_code = r.practice_code WHERE r.end_date IS NULL AND p.pcn_code IS NOT NULL "
-        "GROUP BY r.practice_code, p.pcn_code, p.icb_code ORDER BY n DESC, r.practice_code LIMIT 1")
+        "JOIN practices p ON p.practice_code = r.practice_code AND p.structure = ? "
+        "WHERE r.end_date IS NULL AND p.pcn_code IS NOT NULL "
+        "GROUP BY r.practice_code, p.pcn_code, p.icb_code ORDER BY n DESC, r.practice_code LIMIT 1", [structure])
     if not rows:
         raise NotFound("no registered patients at known practices; load data first")
     return str(rows[0][0]), str(rows[0][1]), str(rows[0][2])
@@ -77,7 +82,7 @@ SANDBOX_SHARED_KEY = "parity-demo"  # mesh-sandbox only; a real MESH key comes f
 
 def _demo_practices(db: Database, as_of: date) -> tuple[str, str | None, str | None]:
     """(the demo practice, another practice of its PCN that is not on Parity, the demo trust)."""
-    practice, pcn, icb = _busiest_practice(db)
+    practice, pcn, icb = _busiest_practice(db, as_of)
     # Another practice with patients: of the same PCN if there is one, else of the same ICB, else any.
     rows = db.execute(
         "SELECT p.practice_code FROM practices p WHERE p.practice_code <> ? AND EXISTS (SELECT 1 FROM registrations r "

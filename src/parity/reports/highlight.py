@@ -56,6 +56,7 @@ class HighlightReport:
     rag_tags: dict[str, str] = field(default_factory=lambda: dict(RAG_TAG_COLOURS))
     method_text: str = field(default="")
     structure: str = ""
+    parity: dict[str, Any] | None = None
 
 
 def default_baseline(periods: list[str], latest: str) -> str:
@@ -76,9 +77,14 @@ def _int(v: Any) -> int | None:
 
 def build_highlight(db: Database, region: str, period: str | None = None, baseline: str | None = None,
                     target: float = 0.75, by: date | None = None, method: str = "by_register",
-                    produced: date | None = None, structure: str | None = None) -> HighlightReport:
+                    produced: date | None = None, structure: str | None = None, results: Any = None,
+                    as_of: date | None = None, codelists: str | None = None) -> HighlightReport:
     """The report for region ``region`` at published quarter ``period`` (default the latest), in organisation
-    ``structure`` (default: the one in force at the end of ``period``; the report names it)."""
+    ``structure`` (default: the one in force at the end of ``period``; the report names it).
+
+    With ``results`` (a ``ResultStore``) and ``as_of``, the report also gives Parity's own figures for the
+    region on ``as_of`` in the same structure, with ``codelists`` (the same numbers as every page and the CLI).
+    """
     from parity.reports import published
     from parity.reports.initiatives import initiatives
 
@@ -145,11 +151,26 @@ def build_highlight(db: Database, region: str, period: str | None = None, baseli
                   "level": x["level"], "start": x["start_date"], "end": x["end_date"], "ease": x["ease"],
                   "impact": x["impact"], "extra_per_month": float(x["extra_per_month"])}
                  for x in active.to_dict(orient="records")]
+    own = _parity_figures(results, region, as_of, structure, codelists) if results is not None and as_of else None
     return HighlightReport(
         region_code=region, region_name=str(r.get("org_name") or region), period=period, period_end=period_end,
         baseline=baseline, baseline_end=baseline_end, target=target, by=by, method=method, headline=headline,
         trend=trend, icbs=icbs, exceptions=exceptions, initiatives=init_rows, produced=produced or date.today(),
-        method_text=METHODS[method], structure=structure_label(structure))
+        method_text=METHODS[method], structure=structure_label(structure), parity=own)
+
+
+def _parity_figures(results: Any, region: str, as_of: date, structure: str,
+                    codelists: str | None) -> dict[str, Any] | None:
+    """Parity's register and all-six count for ``region`` on ``as_of`` (None when Parity has no data there)."""
+    frame = results.aggregates("phsmi", as_of, structure=structure, codelists=codelists)["region"]
+    row = frame[frame["org_code"] == region]
+    if row.empty:
+        return None
+    r = row.iloc[0]
+    register, all_six = int(r["register"]), int(r["all_six"])
+    percent = round(100 * all_six / register, 1) if register else None
+    return {"as_of": as_of, "register": register, "all_six": all_six, "percent": percent, "rag": rag(percent),
+            "codelists": results.codelists(codelists).describe().removeprefix("codelists: ")}
 
 
 def render_highlight_html(report: HighlightReport) -> str:

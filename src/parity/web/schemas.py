@@ -34,7 +34,9 @@ class MeasuresPublic(BaseModel):
     as_of: date
     level: str
     parent: str | None
-    structure: str
+    structure: str = Field(description="Organisation structure of the rows: in force on as_of unless chosen")
+    codelists: str = Field(description="Codelist release the counts used (and any clusters from the shipped "
+                                       "lists)")
     data_version: str
     rows: list[MeasureRowPublic]
 

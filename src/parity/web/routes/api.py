@@ -41,6 +41,10 @@ router = APIRouter(tags=["api"], responses=ERRORS)  # type: ignore[arg-type]
 MeasureId = Annotated[Literal["phsmi", "qof-mh021"], Query(description="Measure id")]
 Level = Literal["practice", "pcn", "sub_icb", "icb", "region", "england"]
 OrgCode = Annotated[str, Query(max_length=12, pattern=r"^[A-Za-z0-9-]+$")]
+StructureParam = Annotated[Literal["2022-23", "2026"] | None, Query(
+    description="Organisation structure (default: the one in force on as_of)")]
+CodelistsParam = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description=(
+    "Codelist release (default: this database's; 'shipped' for the lists shipped with Parity)"))]
 
 
 @router.get("/me", response_model=MePublic)
@@ -53,15 +57,18 @@ def me(request: Request, actor: ActorDep, as_of: AsOfDep) -> MePublic:
 
 @router.get("/measures", response_model=MeasuresPublic)
 def measures(request: Request, actor: ActorDep, as_of: AsOfDep, measure: MeasureId = "phsmi",
-             level: Level = "icb", parent: Annotated[str | None, Query(max_length=12)] = None) -> MeasuresPublic:
+             level: Level = "icb", parent: Annotated[str | None, Query(max_length=12)] = None,
+             structure: StructureParam = None, codelists: CodelistsParam = None) -> MeasuresPublic:
     """One row per organisation at ``level`` (optionally only the children of ``parent``):
     ``org_code, org_name, register, all_six, percent`` and per-check counts. Every role may read
-    aggregates."""
+    aggregates. ``structure`` and ``codelists`` choose the organisation structure and codelist release
+    (read for the whole request by ``parity.web.choice``); the response names both."""
     state = get_state(request)
     rows = views.level_rows(state.results, measure, as_of, level, parent)
     m = state.results.measure(measure)
     return MeasuresPublic(
         measure=measure, as_of=as_of, level=level, parent=parent, structure=state.results.structure_for(as_of),
+        codelists=state.results.codelists().describe(m.clusters()).removeprefix("codelists: "),
         data_version=state.results.version(), rows=[_measure_row(r, m) for r in rows])
 
 

@@ -234,10 +234,23 @@ def add_initiative(request: Request, actor: ActorDep,
 # -- highlight report --------------------------------------------------------------------------------
 
 def _highlight(request: Request, region: str, period: str, method: str) -> Any:
+    """The report, with Parity's own figures for the region on the page's reporting date (``?as_of=``) in the
+    report's structure (``?structure=`` or the one in force for the period) and release (``?codelists=``)."""
+    from datetime import date as _date
+
+    from parity.reports.results import current_choice
+    from parity.web.deps import reporting_date
+
     state = get_state(request)
-    with state.db.lock:
-        return build_highlight(state.db, region.strip().upper(), period or None, method=method or "by_register",
-                               produced=today(request))
+    raw = request.query_params.get("as_of")
+    try:
+        as_of = reporting_date(request, _date.fromisoformat(raw) if raw else None)
+    except ValueError:
+        raise ConfigurationError("as_of must be a date, YYYY-MM-DD") from None
+    choice = current_choice()
+    return build_highlight(state.db, region.strip().upper(), period or None, method=method or "by_register",
+                           produced=today(request), structure=choice.structure, results=state.results,
+                           as_of=as_of, codelists=choice.codelists)
 
 
 @router.get("/programme/highlight", response_class=HTMLResponse)
