@@ -188,13 +188,15 @@ def test_funnel_chart_points(all_specs: dict[str, dict[str, Any]]) -> None:
     values = points["data"]["values"]
     assert [v["org_code"] for v in values] == ["A81001", "A81002", "A81003"]
     assert values[0] == {"org_code": "A81001", "org_name": "Practice <A>", "register": 120, "percent": 48.0,
-                         "band": "Below 95% limit"}
+                         "band": "Below the 95% control limit"}
     assert type(values[0]["register"]) is int
     enc = points["encoding"]
     assert enc["x"]["field"] == "register" and enc["y"]["field"] == "percent"
-    # Known bands in worst-to-best order with their colours and shapes; an unknown band keeps its name, grey.
-    assert enc["color"]["scale"]["domain"] == ["Below 95% limit", "Within limits", "mystery"]
-    assert enc["color"]["scale"]["range"] == [charts.NHS_WARM_YELLOW, charts.NHS_GREY, charts.NHS_GREY]
+    # Known bands in order with their colours and shapes; an unknown band keeps its name, grey. Control limits
+    # are statistical: never the red or green of the standards (issue 11).
+    assert enc["color"]["scale"]["domain"] == ["Below the 95% control limit", "Within the control limits", "mystery"]
+    assert enc["color"]["scale"]["range"] == [charts.NHS_BLUE, charts.NHS_GREY, charts.NHS_GREY]
+    assert not {charts.NHS_RED, charts.NHS_GREEN, charts.NHS_WARM_YELLOW} & {c for _, c, _ in charts.FUNNEL_BANDS.values()}
     assert enc["shape"]["scale"]["range"] == ["triangle-down", "circle", "circle"]
     assert {t["field"] for t in enc["tooltip"]} >= {"org_name", "register", "percent"}
 

@@ -59,15 +59,17 @@ PALETTE = [NHS_BLUE, NHS_GREEN, _NHS_PURPLE, NHS_RED, _NHS_AQUA_GREEN, _NHS_PINK
 
 HEIGHT = 300
 
-# Funnel-plot bands (the codes ``parity.reports.variation.funnel`` gives each point), from worst to best: the
-# legend label, a colour and a point shape (shape as well as colour, so the chart can be read without colour
-# vision). A band not listed here is shown under its own name, grey, with a circle.
+# Funnel-plot bands (the codes ``parity.reports.variation.funnel`` gives each point): the legend label, a colour
+# and a point shape (shape as well as colour, so the chart can be read without colour vision). The limits are
+# statistical (how far a rate is from the overall rate, given the register size), not a judgement, so the bands
+# never use the red/amber/green of the standards (issue 11): purple beyond 99.8%, blue beyond 95%, grey within.
+# A band not listed here is shown under its own name, grey, with a circle.
 FUNNEL_BANDS: dict[str, tuple[str, str, str]] = {
-    "below_998": ("Below 99.8% limit", NHS_RED, "triangle-down"),
-    "below_95": ("Below 95% limit", NHS_WARM_YELLOW, "triangle-down"),
-    "within": ("Within limits", NHS_GREY, "circle"),
-    "above_95": ("Above 95% limit", _NHS_AQUA_GREEN, "triangle-up"),
-    "above_998": ("Above 99.8% limit", NHS_GREEN, "triangle-up"),
+    "below_998": ("Below the 99.8% control limit", _NHS_PURPLE, "triangle-down"),
+    "below_95": ("Below the 95% control limit", NHS_BLUE, "triangle-down"),
+    "within": ("Within the control limits", NHS_GREY, "circle"),
+    "above_95": ("Above the 95% control limit", NHS_BLUE, "triangle-up"),
+    "above_998": ("Above the 99.8% control limit", _NHS_PURPLE, "triangle-up"),
 }
 
 CONFIG: dict[str, Any] = {
