@@ -110,11 +110,15 @@ def trajectory_page(request: Request, actor: ActorDep, level: Short = "region", 
                 raise ConfigurationError("The target must be a number such as 0.75") from None
             by_day = _parse_day(by, "The target date")
             with state.db.lock:
-                table = build(state.db, values["baseline"], target_f, by_day, level, values["org"] or None, method)
+                from parity.reports.results import current_choice
+
+                table = build(state.db, values["baseline"], target_f, by_day, level, values["org"] or None, method,
+                              structure=current_choice().structure)
                 region = (values["org"] if level == "icb" and values["org"]
                           and set(table["parent_code"]) == {values["org"]} else None)
                 start = sorted(p for p in periods if p <= values["baseline"])[-4:][0]
-                actual = actuals_total(state.db, level, list(table["org_code"]), start, region=region)
+                actual = actuals_total(state.db, level, list(table["org_code"]), start, region=region,
+                                       structure=table.attrs["structure"])
                 codes = list(table["org_code"]) + ([values["org"]] if values["org"] else [])
                 inits = initiatives(state.db, area_codes=codes)
             values["by"] = table["by"].iloc[0].isoformat()
@@ -127,7 +131,10 @@ def trajectory_page(request: Request, actor: ActorDep, level: Short = "region", 
                                                       f"trajectory to the target for {name}, the published "
                                                       f"quarterly figures and the initiatives forecast.")
             rows = table.to_dict(orient="records")
+            from parity.orgs import structure_label
+
             summary = {"name": name, **total, "additional": int(table["additional_patients"].sum()),
+                       "structure": structure_label(table.attrs["structure"]),
                        "months": int(table["months"].iloc[0]), "target_pct": round(100 * target_f, 1)}
             merged = line.merge(actual[["month_end", "all_six"]], on="month_end", how="left")
             if fc is not None:
