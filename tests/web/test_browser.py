@@ -183,7 +183,7 @@ def test_worklist_filter_export_and_patient(browse: Any, live_server: str, duckd
     assert shown, page.get_by_test_id("shown").inner_text()
     n, total = (int(g.replace(",", "")) for g in shown.groups())
     assert n == near_miss and 0 < n < total
-    checks = [c.strip() for c in page.locator("#worklist tbody tr td:nth-child(4)").all_inner_texts()]
+    checks = [c.strip() for c in page.locator("#worklist tbody tr td:nth-child(3)").all_inner_texts()]
     assert len(checks) == min(n, 100)
     assert set(checks) <= {"4/6", "5/6"}, checks
 
@@ -373,37 +373,48 @@ def test_refused_pages_are_a_helpful_403(browse: Any, live_server: str, duckdb_w
     assert "Traceback" not in body and 'File "' not in body and "Error" not in body
     assert audit(page) == []
     page.get_by_role("link", name="Go to your overview").click()
-    page.wait_for_url(re.compile(r"/orgs/"))
+    page.wait_for_url(re.compile(r"/orgs/|/caseload"))
     watch.assert_clean(allow_status=(403,))
 
 
 def test_trust_records_a_check_for_the_gp(browse: Any, live_server: str, duckdb_world: WebWorld) -> None:
-    """A trust nurse fills in the one check template by its labels; a slip is refused in place, then the
-    check is queued for the practice with its letter."""
+    """A trust nurse finds the patient (NHS number and date of birth must match the record), fills in the one
+    check template by its labels; a slip is refused in place, then the answers are checked and the check is
+    queued for the practice with its letter."""
+    from parity.db import open_database
+
+    with open_database(duckdb_world.url) as db:
+        born = db.execute("SELECT date_of_birth FROM patients WHERE nhs_number = ?", [duckdb_world.own_patient])[0][0]
     page, watch = browse()
     sign_in(page, live_server, "trust1")
-    page.get_by_role("link", name="Record a check").first.click()
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Record a check").click()
     assert h1(page) == "Record a physical health check"
     page.get_by_label("NHS number").fill(duckdb_world.own_patient)
-    page.get_by_label("Date of birth").fill("1980-05-17")
-    page.get_by_label("Registered GP practice").fill(duckdb_world.practice)
+    page.get_by_label("Date of birth").fill("1980-05-17" if born.isoformat() != "1980-05-17" else "1981-05-17")
+    page.get_by_role("button", name="Find the patient").click()
+    assert "does not match the record" in page.locator(".nhsuk-error-summary").inner_text()
+    page.get_by_label("Date of birth").fill(born.isoformat())
+    page.get_by_role("button", name="Find the patient").click()
+    assert duckdb_world.practice in page.locator("#patient-card").inner_text()
     page.get_by_label("Date of the check").fill("2026-09-01")
     page.get_by_label("Performed by").fill("Sam Jones, RMN")
     page.locator('[id="blood_pressure.systolic"]').fill("400")  # a slip: out of the plausible range
     page.locator('[id="blood_pressure.diastolic"]').fill("85")
     page.get_by_label("Current smoker").check()
-    page.get_by_role("button", name="Send to the GP practice").click()
+    page.get_by_role("button", name="Continue").click()
 
     summary = page.locator(".nhsuk-error-summary")
     assert "between 60 and 260" in summary.inner_text()
     summary.get_by_role("link").first.click()  # the error links to its field
     assert page.evaluate("document.activeElement.id") == "blood_pressure.systolic"
     page.locator('[id="blood_pressure.systolic"]').fill("150")
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("heading", name="Check your answers before sending").wait_for()
     page.get_by_role("button", name="Send to the GP practice").click()
 
-    page.wait_for_url(re.compile(r"/trust/checks/[0-9a-f-]+/v1$"))
+    page.wait_for_url(re.compile(r"/trust/checks/[0-9a-f-]+/v1\?sent=1$"))
     body = page.locator("main").inner_text()
-    assert "150/85 mmHg" in body and "Current smoker" in body
+    assert "Check recorded" in body and "150/85 mmHg" in body and "Current smoker" in body
     assert re.search(r"queued", body, re.IGNORECASE)
     href = page.get_by_role("link", name="Open the letter (PDF)").get_attribute("href")
     letter = page.request.get(live_server + href)  # same signed-in session as the page
