@@ -69,7 +69,10 @@ def assessments_page(request: Request, actor: ActorDep) -> Response:
                  "scores": [(i.item_id, i.score, i.label, _colour(fw, i.score)) for i in a.items],
                  "counts": a.counts()} for a in areas]})
     record(state.db, actor, "view_assessments", "assessments", "allowed")
+    from parity.web.routes.programme import area_options
+
     ctx = base_context(request, actor, title="Assessments", sections=sections, levels=LEVEL_WORDS,
+                       areas=area_options(request),
                        frameworks=list(load_frameworks().values()), can_record=may_record(actor), wide=True)
     return state.templates.TemplateResponse(request, "assessments.html", ctx)
 

@@ -43,6 +43,29 @@ def _parse_day(text: str, what: str) -> date | None:
         raise ConfigurationError(f"{what} must be a date YYYY-MM-DD") from None
 
 
+def next_march(day: date) -> date:
+    """The 31 March on or after ``day`` (the end of its financial year)."""
+    end = date(day.year, 3, 31)
+    return end if day <= end else date(day.year + 1, 3, 31)
+
+
+def area_options(request: Request) -> list[tuple[str, str]]:
+    """Regions and ICBs of the latest published quarter, (code, "Name (Region|ICB)"), for the area autocomplete."""
+    state = get_state(request)
+    out: list[tuple[str, str]] = []
+    with state.db.lock:
+        periods = published.periods(state.db)
+        if not periods:
+            return out
+        for level, word in (("region", "Region"), ("icb", "ICB")):
+            try:
+                frame = published.rollup(state.db, periods[-1], level)
+            except ConfigurationError:
+                continue
+            out += [(str(c), f"{n or c} ({word})") for c, n in zip(frame["org_code"], frame["org_name"], strict=True)]
+    return out
+
+
 def trajectory_chart(line: pd.DataFrame, actual: pd.DataFrame, fc: pd.DataFrame | None,
                      description: str) -> dict[str, Any]:
     """Vega-Lite spec: the monthly trajectory line, the published quarterly actuals and the initiatives forecast
@@ -68,8 +91,9 @@ def trajectory_chart(line: pd.DataFrame, actual: pd.DataFrame, fc: pd.DataFrame 
     x = {"field": "month_end", "type": "temporal", "title": None, "scale": {"type": "utc"},
          "axis": {"format": "%b %Y", "labelOverlap": True,
                   "tickCount": {"interval": "month", "step": charts._month_step([v["month_end"] for v in values])}}}
+    # From zero: the gap to the target reads as a share of the whole, not magnified by a cut-off axis.
     y = {"field": "all_six", "type": "quantitative", "title": "People with all six checks",
-         "scale": {"zero": False}}
+         "scale": {"zero": True}, "axis": {"format": ",.0f"}}
     colour = {"field": "series", "type": "nominal", "title": None, "scale": {"domain": shown, "range": colours}}
     dash = {"field": "series", "type": "nominal", "title": None,
             "scale": {"domain": shown, "range": [[6, 4] if s == SERIES[0] else [1, 0] for s in shown]}}
@@ -108,7 +132,9 @@ def trajectory_page(request: Request, actor: ActorDep, level: Short = "region", 
                 target_f = float(target)
             except ValueError:
                 raise ConfigurationError("The target must be a number such as 0.75") from None
-            by_day = _parse_day(by, "The target date")
+            # Blank: the 31 March that ends the current financial year (targets are set per year), so the
+            # default is ahead of today whatever the baseline quarter; the published series stops in the past.
+            by_day = _parse_day(by, "The target date") or next_march(today(request))
             with state.db.lock:
                 from parity.reports.results import current_choice
 
@@ -126,7 +152,7 @@ def trajectory_page(request: Request, actor: ActorDep, level: Short = "region", 
             line = monthly_line(total["all_six"], total["baseline_end"], total["target_count"], total["by"])
             fc = forecast(total, inits) if not inits.empty else None
             name = (table["org_name"].iloc[0] if len(table) == 1 and "org_name" in table.columns else
-                    (values["org"] or "all areas"))
+                    (values["org"] or "All areas"))
             spec = trajectory_chart(line, actual, fc, f"Line chart of people with all six checks: the monthly "
                                                       f"trajectory to the target for {name}, the published "
                                                       f"quarterly figures and the initiatives forecast.")
@@ -149,6 +175,7 @@ def trajectory_page(request: Request, actor: ActorDep, level: Short = "region", 
     ctx = base_context(request, actor, title="Trajectory", values=values, periods=list(reversed(periods)),
                        rows=rows, spec=spec, summary=summary, figures=figures, errors=errors,
                        targets=TARGET_CHOICES, methods=METHODS, method_words=METHOD_WORDS, wide=True,
+                       areas=area_options(request),
                        breadcrumbs=[("Programme", "/programme/trajectory")])
     return state.templates.TemplateResponse(request, "programme_trajectory.html", ctx, status_code=status)
 
@@ -166,6 +193,7 @@ def _initiatives_page(request: Request, actor: Actor, area: str, values: dict[st
         df = initiatives(state.db, area_code=area or None)
     ctx = base_context(request, actor, title="Initiatives", rows=df.to_dict(orient="records"), area=area,
                        values=values, errors=errors, may_edit=_may_edit(actor), levels=LEVELS, ratings=RATINGS,
+                       areas=area_options(request),
                        statuses=STATUSES, wide=True, breadcrumbs=[("Programme", "/programme/trajectory")])
     return state.templates.TemplateResponse(request, "programme_initiatives.html", ctx, status_code=status)
 
@@ -260,6 +288,23 @@ def _highlight(request: Request, region: str, period: str, method: str) -> Any:
                            as_of=as_of, codelists=choice.codelists)
 
 
+def _highlight_trend(request: Request, region: str) -> tuple[dict[str, Any] | None, list[list[Any]]]:
+    """The region's published all-six rate by quarter (chart and its figures), for the report's headline."""
+    state = get_state(request)
+    with state.db.lock:
+        frame = published.series(state.db, "region", region)
+    if frame.empty:
+        return None, []
+    points = [{"period": d, "percent": p, "label": "All six (published)"}
+              for d, p in zip(frame["period_end"], frame["percent"], strict=True)]
+    chart = charts.trend_chart(points, description="Line chart of the share of the region's SMI register with all "
+                               "six checks at each published quarter end, with the 60% and 75% standards.")
+    rows = [[q, charts._fmt_day(charts._clean(d)), r, a, p] for q, d, r, a, p in
+            zip(frame["period"], frame["period_end"], frame["register"], frame["all_six"], frame["percent"],
+                strict=True)]
+    return chart, rows
+
+
 @router.get("/programme/highlight", response_class=HTMLResponse)
 def highlight_page(request: Request, actor: ActorDep, region: Short = "", period: Short = "",
                    method: Short = "by_register") -> Response:
@@ -270,13 +315,15 @@ def highlight_page(request: Request, actor: ActorDep, region: Short = "", period
         periods = published.periods(state.db)
         regions = published.rollup(state.db, periods[-1], "region") if periods else pd.DataFrame()
     choices = [(c, n) for c, n in zip(regions.get("org_code", []), regions.get("org_name", []), strict=True)]
+    chart, trend_rows = None, []
     if region:
         try:
             report = _highlight(request, region, period, method)
+            chart, trend_rows = _highlight_trend(request, region.strip().upper())
         except ConfigurationError as exc:
             errors.append({"text": str(exc), "href": "#region"})
     ctx = base_context(request, actor, title="Highlight report", regions=choices, region=region.upper(),
-                       period=period, method=method, report=report,
+                       period=period, method=method, report=report, chart=chart, trend_rows=trend_rows,
                        report_html=render_highlight_fragment(report) if report else "", errors=errors,
                        pdf_query=urlencode({"region": region.upper(), "period": period, "method": method}),
                        breadcrumbs=[("Programme", "/programme/trajectory")])
