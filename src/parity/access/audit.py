@@ -31,8 +31,10 @@ from typing import Literal
 
 from parity.access.keys import deployment_key
 from parity.access.model import Actor, User
-from parity.access.schema import PG_LOCK_KEY, atomic, ready, utc_now
+from parity.access.schema import ready
 from parity.db import Database
+from parity.db.locks import LockKey, hold
+from parity.db.transactions import atomic, utc_now
 
 Outcome = Literal["allowed", "denied"]
 OUTCOMES: frozenset[str] = frozenset({"allowed", "denied"})
@@ -126,8 +128,7 @@ def record(db: Database, actor: Actor | User | None, action: str, resource: str 
         if seen is not None:
             seen.append(action)
     with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
+        hold(db, LockKey.ACCESS)
         last = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         seq, prev = (int(last[0][0]) + 1, str(last[0][1])) if last else (1, GENESIS_HASH)
         at = utc_now()

@@ -11,12 +11,14 @@ Timestamps are stored as UTC without a time zone (``TIMESTAMP``), the same on bo
 
 from __future__ import annotations
 
-import contextlib
 import weakref
-from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from parity.db import Database
+from parity.db.append_only import protect
+from parity.db.locks import LockKey, hold
+from parity.db.transactions import atomic, utc_now
+
+__all__ = ["atomic", "utc_now"]  # re-exported: their home is parity.db.transactions
 
 USERS_DDL = """CREATE TABLE IF NOT EXISTS users (
     username VARCHAR(64) PRIMARY KEY,
@@ -77,66 +79,21 @@ AUDIT_INDEXES = (
     "CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts (key_hash, attempted_at)",
 )
 
-_PG_FUNCTION = """CREATE OR REPLACE FUNCTION parity_audit_log_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'insufficient_privilege';
-END;
-$fn$"""
-
-_PG_TRIGGERS = {
-    "audit_log_no_update_delete": "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
-                                  "FOR EACH ROW EXECUTE FUNCTION parity_audit_log_append_only()",
-    "audit_log_no_truncate": "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-                             "FOR EACH STATEMENT EXECUTE FUNCTION parity_audit_log_append_only()",
-}
-
-# Arbitrary constant key for pg_advisory_xact_lock: serialises schema setup and audit appends
-# across processes (db.lock only covers threads of one process).
-PG_LOCK_KEY = 7_347_125_901
+# Serialises schema set-up and audit appends across processes (db.lock only covers threads of one
+# process); the key is in the registry (parity.db.locks).
+PG_LOCK_KEY = LockKey.ACCESS
 
 _ready: weakref.WeakSet[Database] = weakref.WeakSet()
-
-
-@contextlib.contextmanager
-def atomic(db: Database) -> Iterator[Database]:
-    """A transaction, or the caller's if this thread is already in one.
-
-    ``db.lock`` is taken *before* looking at ``in_transaction``: that flag is per connection, not
-    per thread, so read without the lock it would let another thread's statements join (and
-    interleave with) a transaction this thread did not open.
-    """
-    with db.lock:
-        if db.in_transaction:
-            yield db
-        else:
-            with db.transaction():
-                yield db
 
 
 def ensure_access_schema(db: Database) -> None:
     """Create the access tables (and on PostgreSQL the audit trigger) if missing; idempotent."""
     with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT pg_advisory_xact_lock(?)", [PG_LOCK_KEY])
+        hold(db, LockKey.ACCESS)
         for ddl in (USERS_DDL, API_TOKENS_DDL, AUDIT_LOG_DDL, SESSIONS_DDL, LOGIN_ATTEMPTS_DDL, *AUDIT_INDEXES):
             db.execute(ddl)
-        if db.kind == "postgres":
-            _install_pg_trigger(db)
+        protect(db, "audit_log")
     _ready.add(db)
-
-
-def _install_pg_trigger(db: Database) -> None:
-    # Looked up rather than CREATE OR REPLACE TRIGGER (PostgreSQL 14+) or DROP IF EXISTS (which
-    # would leave a moment without the trigger and emits notices).
-    existing = {row[0] for row in db.execute(
-        "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('audit_log') AND NOT tgisinternal")}
-    if set(_PG_TRIGGERS) <= existing:
-        return  # replacing the function needs its owner, not a least-privilege role (parity db grant)
-    db.execute(_PG_FUNCTION)
-    for name, ddl in _PG_TRIGGERS.items():
-        if name not in existing:
-            db.execute(ddl)
 
 
 def ready(db: Database) -> None:
@@ -144,7 +101,3 @@ def ready(db: Database) -> None:
     if db not in _ready:
         ensure_access_schema(db)
 
-
-def utc_now() -> datetime:
-    """Now in UTC as a naive datetime (microseconds), the form stored in ``TIMESTAMP`` columns."""
-    return datetime.now(UTC).replace(tzinfo=None)

@@ -30,12 +30,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from parity.access.keys import deployment_key
-from parity.access.schema import PG_LOCK_KEY, atomic, ready, utc_now
+from parity.access.schema import ready
 from parity.db import Database
+from parity.db.locks import LockKey, hold
+from parity.db.transactions import atomic, utc_now
 from parity.errors import TooManyAttempts
 
-# Another advisory-lock key than the audit log's, so sign-ins and audit appends do not queue together.
-THROTTLE_LOCK_KEY = PG_LOCK_KEY + 1
+# Another lock than the audit log's, so sign-ins and audit appends do not queue together (it was
+# PG_LOCK_KEY + 1, which is MESH_FILING's key: the registry in parity.db.locks keeps keys apart).
+THROTTLE_LOCK_KEY = LockKey.SIGN_IN
 
 
 class LoginThrottle:
@@ -115,8 +118,7 @@ class LoginThrottle:
         return hmac.new(deployment_key(self.db), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def _lock(self) -> None:
-        if self.db.kind == "postgres":
-            self.db.execute("SELECT pg_advisory_xact_lock(?)", [THROTTLE_LOCK_KEY])
+        hold(self.db, THROTTLE_LOCK_KEY)
 
 
 def _name(username: str) -> str:

@@ -11,9 +11,10 @@ import hashlib
 import secrets
 
 from parity.access.model import User
-from parity.access.schema import atomic, ready, utc_now
+from parity.access.schema import ready
 from parity.access.users import _user, get_user, normalise_username
 from parity.db import Database
+from parity.db.transactions import atomic, utc_now
 from parity.errors import AuthenticationError, ConfigurationError
 
 TOKEN_PREFIX = "parity_"

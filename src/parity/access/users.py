@@ -16,8 +16,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from parity.access.model import ORG_ROLES, Role, User
-from parity.access.schema import atomic, ready, utc_now
+from parity.access.schema import ready
 from parity.db import Database
+from parity.db.transactions import atomic, utc_now
 from parity.errors import AuthenticationError, ConfigurationError, NotFound
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")

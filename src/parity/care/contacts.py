@@ -12,8 +12,10 @@ import weakref
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from parity.access.schema import atomic, utc_now
 from parity.db import Database
+from parity.db.append_only import ensure_table
+from parity.db.locks import LockKey
+from parity.db.transactions import atomic, utc_now
 from parity.errors import ConfigurationError
 
 # What happened. ``preferences`` records the patient-friendly options a person asked for.
@@ -54,16 +56,18 @@ class Contact:
 
 
 def ensure_contacts_schema(db: Database) -> None:
-    """Create ``contacts`` and ``recall_settings`` if missing (idempotent)."""
-    with db.lock:
-        db.execute("""CREATE TABLE IF NOT EXISTS contacts (
+    """Create ``contacts`` and ``recall_settings`` if missing (idempotent); both are append-only (the
+    latest row wins), protected by the database where it can (``parity.db.append_only``)."""
+    ensure_table(db, "contacts", (
+        """CREATE TABLE IF NOT EXISTS contacts (
             contact_id VARCHAR(36) PRIMARY KEY, nhs_number VARCHAR(10) NOT NULL, practice_code VARCHAR(10) NOT NULL,
             occurred_on DATE NOT NULL, kind VARCHAR(20) NOT NULL, channel VARCHAR(20), options VARCHAR(300),
-            note VARCHAR(500), username VARCHAR(64), recorded_at TIMESTAMP NOT NULL)""")
-        db.execute("CREATE INDEX IF NOT EXISTS contacts_patient ON contacts (nhs_number)")
-        db.execute("""CREATE TABLE IF NOT EXISTS recall_settings (
+            note VARCHAR(500), username VARCHAR(64), recorded_at TIMESTAMP NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS contacts_patient ON contacts (nhs_number)",
+        """CREATE TABLE IF NOT EXISTS recall_settings (
             practice_code VARCHAR(10) NOT NULL, set_at TIMESTAMP NOT NULL, mode VARCHAR(30) NOT NULL,
-            username VARCHAR(64))""")
+            username VARCHAR(64))""",
+    ), LockKey.CONTACTS, also=("recall_settings",))
     _ready.add(db)
 
 

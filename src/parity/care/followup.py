@@ -21,9 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from parity.access.schema import atomic, utc_now
 from parity.db import Database
 from parity.db.append_only import ensure_table, lock
+from parity.db.locks import LockKey
+from parity.db.transactions import atomic, utc_now
 from parity.errors import ConfigurationError
 from parity.rules.interventions import REFERRAL_STATES, Finding, InterventionCatalogue, load_interventions
 from parity.rules.model import Window, months_before
@@ -45,7 +46,7 @@ REFERRALS_DDL = """CREATE TABLE IF NOT EXISTS referrals (
 REFERRALS_INDEX = "CREATE INDEX IF NOT EXISTS referrals_nhs_number ON referrals (nhs_number)"
 
 # Arbitrary constant key for pg_advisory_xact_lock: serialises schema setup and referral appends.
-PG_LOCK_KEY = 7_347_125_917
+PG_LOCK_KEY = LockKey.REFERRALS
 
 #: state -> states a referral may move to. A referral starts ``offered`` (the key None); declined and
 #: completed are final (product.md M6: offered -> accepted/declined -> completed).

@@ -19,10 +19,10 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from parity.access.schema import atomic, utc_now
 from parity.care.contacts import Contact, histories, preferences, ready
 from parity.care.protocol import state_on
 from parity.db import Database
+from parity.db.transactions import atomic, utc_now
 from parity.errors import ConfigurationError
 
 MODES = ("birthday_month", "medication_review")

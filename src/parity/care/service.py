@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from parity.access.schema import atomic
 from parity.care import recall
 from parity.care.contacts import histories, record_contact
 from parity.care.worklist import LABELS, outreach_list, quick_info_gather, ranked
 from parity.db import Database
+from parity.db.transactions import atomic
 from parity.reports.results import ResultStore
 
 

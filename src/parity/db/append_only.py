@@ -1,69 +1,47 @@
-"""Append-only tables on PostgreSQL: a trigger refuses UPDATE, DELETE and TRUNCATE.
+"""Append-only tables: where the backend can, the database itself refuses UPDATE, DELETE and TRUNCATE.
 
-State that users create (referrals, initiatives, assessments, the audit log) is stored as events and
-never changed (product.md architecture). On PostgreSQL a trigger makes that hold for careless SQL too;
-DuckDB has no triggers, so there it rests on the API having no update or delete function. A database
-owner can still drop a trigger: the audit log's hash chain is what detects that.
+State that users create (referrals, initiatives, assessments, contacts, the audit log) is stored as
+events and never changed (product.md architecture). On PostgreSQL a trigger makes that hold for
+careless SQL too (``PostgresDialect.protect``); DuckDB has no triggers, so there it rests on the API
+having no update or delete function. A database owner can still drop a trigger: the audit log's hash
+chain is what detects that.
 """
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Sequence
 
 from parity.db.connection import Database
-
-_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+from parity.db.locks import LockKey, hold
+from parity.db.transactions import atomic
 
 
 def protect(db: Database, table: str) -> None:
-    """Install (once) the append-only triggers on ``table``; a no-op on DuckDB. Call inside the
-    transaction that creates the table. ``table`` is a name from code, never from input."""
-    if db.kind != "postgres":
-        return
-    if not _NAME.match(table):
-        raise ValueError(f"not a table name: {table!r}")
-    function = f"parity_{table}_append_only"
-    db.execute(f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    RAISE EXCEPTION '{table} is append-only' USING ERRCODE = 'insufficient_privilege';
-END;
-$fn$""")
-    # Looked up rather than CREATE OR REPLACE TRIGGER (PostgreSQL 14+) or DROP IF EXISTS (which would
-    # leave a moment without the trigger and emits notices).
-    existing = {row[0] for row in db.execute(
-        "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(?) AND NOT tgisinternal", [table])}
-    triggers = {
-        f"{table}_no_update_delete": f"BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW",
-        f"{table}_no_truncate": f"BEFORE TRUNCATE ON {table} FOR EACH STATEMENT",
-    }
-    for name, when in triggers.items():
-        if name not in existing:
-            db.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION {function}()")
+    """Install (once) the backend's append-only protection on ``table`` (triggers on PostgreSQL, nothing
+    on DuckDB). Call inside the transaction that creates the table. ``table`` is a name from code,
+    never from input."""
+    db.dialect.protect(db, table)
 
 
 _ready: weakref.WeakKeyDictionary[Database, set[str]] = weakref.WeakKeyDictionary()
 
 
 def lock(db: Database, key: int) -> None:
-    """Inside a transaction on PostgreSQL, wait for the advisory lock ``key`` (serialises writers across
-    processes; ``db.lock`` covers only threads of one process). A no-op on DuckDB (one writing process)."""
-    if db.kind == "postgres":
-        db.execute("SELECT pg_advisory_xact_lock(?)", [key])
+    """Inside a transaction, wait for the cross-process lock ``key`` (``parity.db.locks.hold``)."""
+    hold(db, LockKey(key))
 
 
-def ensure_table(db: Database, table: str, statements: Sequence[str], lock_key: int) -> None:
+def ensure_table(db: Database, table: str, statements: Sequence[str], lock_key: int,
+                 *, also: Sequence[str] = ()) -> None:
     """Create an append-only table once per ``Database``: run ``statements`` (``CREATE … IF NOT EXISTS``)
-    and ``protect`` it, in one transaction under ``lock_key``."""
+    and ``protect`` it (and the tables named in ``also``), in one transaction under ``lock_key``."""
     if table in _ready.get(db, set()):
         return
-    from parity.access.schema import atomic
-
     with atomic(db):
-        lock(db, lock_key)
+        hold(db, LockKey(lock_key))
         for sql in statements:
             db.execute(sql)
-        protect(db, table)
+        for name in (table, *also):
+            protect(db, name)
     _ready.setdefault(db, set()).add(table)

@@ -57,6 +57,8 @@ class Dialect:
     engine_transaction: bool = False
     #: the web app, users, audit, care and messaging need a writable transactional database
     serves_web_app: bool = True
+    #: appended to a SELECT to lock the rows it reads until the transaction ends
+    for_update: str = ""
 
     # -- raw SQL through the DBAPI connection ---------------------------------------------------
     def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
@@ -173,6 +175,7 @@ class PostgresDialect(Dialect):
     blob_type: str = "BYTEA"
     cross_process_locks: bool = True
     append_only_triggers: bool = True
+    for_update: str = " FOR UPDATE"
     # Autovacuum never analyses temporary tables; without statistics the planner guesses a few
     # rows and picks nested loops over hundreds of thousands.
     analyze_temp_tables: bool = True

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from parity.access.schema import atomic, utc_now
 from parity.db import Database
+from parity.db.transactions import atomic, utc_now
 from parity.errors import NotFound, Problem, ValidationError
 from parity.interop import itk, store
 from parity.interop.fhir import build_bundle

@@ -21,7 +21,7 @@ _ready: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
 def _ddl(db: Database) -> list[str]:
-    blob = "BLOB" if db.kind == "duckdb" else "BYTEA"
+    blob = db.dialect.blob_type
     return [
         f"""CREATE TABLE IF NOT EXISTS trust_checks (
             check_id VARCHAR(36) NOT NULL, version INTEGER NOT NULL, trust_code VARCHAR(10) NOT NULL,

@@ -27,9 +27,10 @@ from typing import Any
 
 import pandas as pd
 
-from parity.access.schema import atomic, utc_now
 from parity.db import Database
 from parity.db.append_only import ensure_table, lock
+from parity.db.locks import LockKey
+from parity.db.transactions import atomic, utc_now
 from parity.errors import ConfigurationError
 from parity.rules.assessments import Framework, get_framework
 
@@ -56,7 +57,7 @@ ASSESSMENTS_DDL = """CREATE TABLE IF NOT EXISTS assessments (
 ASSESSMENTS_INDEX = "CREATE INDEX IF NOT EXISTS assessments_area ON assessments (framework, area_level, area_code)"
 
 # Arbitrary constant key for pg_advisory_xact_lock: serialises schema setup and appends.
-PG_LOCK_KEY = 7_347_125_933
+PG_LOCK_KEY = LockKey.ASSESSMENTS
 
 _COLUMNS = ["assessment_id", "seq", "framework", "area_level", "area_code", "item_id", "score", "evidence",
             "assessed_on", "recorded_at", "username"]

@@ -19,9 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-from parity.access.schema import atomic, utc_now
 from parity.db import Database
 from parity.db.append_only import ensure_table, lock
+from parity.db.locks import LockKey
+from parity.db.transactions import atomic, utc_now
 from parity.errors import ConfigurationError, NotFound
 from parity.reports.trajectory import monthly_line
 
@@ -53,7 +54,7 @@ INITIATIVES_DDL = """CREATE TABLE IF NOT EXISTS initiatives (
     PRIMARY KEY (initiative_id, version)
 )"""
 _INDEX = "CREATE INDEX IF NOT EXISTS initiatives_area ON initiatives (area_level, area_code)"
-PG_LOCK_KEY = 7_347_125_931
+PG_LOCK_KEY = LockKey.INITIATIVES
 
 COLUMNS = ["initiative_id", "version", "area_level", "area_code", "title", "owner", "level", "start_date",
            "end_date", "ease", "impact", "extra_per_month", "status", "recorded_at", "username", "note"]

@@ -264,20 +264,10 @@ def ensure_tables(db: Database) -> None:
 
 
 def _insert(db: Database, frame: pd.DataFrame) -> None:
-    cols = ", ".join(frame.columns)
-    if db.kind == "duckdb":
-        import pyarrow as pa
+    import pyarrow as pa
 
-        view = "_parity_published_insert"
-        db.raw.register(view, pa.Table.from_pandas(frame, preserve_index=False))
-        try:
-            db.raw.execute(f"INSERT INTO published_phc ({cols}) SELECT {cols} FROM {view}")
-        finally:
-            db.raw.unregister(view)
-        return
-    with db.raw.cursor() as cur, cur.copy(f"COPY published_phc ({cols}) FROM STDIN") as copy:
-        for row in frame.itertuples(index=False, name=None):
-            copy.write_row(row)
+    db.dialect.insert_arrow(db, "published_phc", pa.Table.from_pandas(frame, preserve_index=False),
+                            list(frame.columns))
 
 
 def packaged_series() -> Path:

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from parity.access.schema import atomic, utc_now
 from parity.db import Database
 from parity.db.bulk import insert_rows
+from parity.db.locks import LockKey, hold
+from parity.db.transactions import atomic, utc_now
 from parity.errors import ConfigurationError, NotFound, PermissionDenied
 from parity.interop import itk, store
 from parity.interop.fhir import BundleError, ReceivedCheck, parse_bundle
@@ -168,8 +169,7 @@ def receive(db: Database, practice_code: str, mailbox: str, message_id: str, bod
         outcome = Outcome("exception", f"malformed FHIR Bundle: {first}{more}"[:500], code="malformed")
         problems = [(p.column, p.reason) for p in exc.problems]
     with atomic(db):
-        if db.kind == "postgres":  # one filer at a time, so two pollers cannot file the same check
-            db.execute("SELECT pg_advisory_xact_lock(?)", [FILING_LOCK_KEY])
+        hold(db, FILING_LOCK_KEY)  # one filer at a time, so two pollers cannot file the same check
         if _stored(db, message_id):
             return Outcome("duplicate", "this message was already received")
         if parsed is not None:
@@ -207,7 +207,7 @@ def _queue_outcome(db: Database, code: str, common: dict[str, object], *, infras
         replies.queue(db, reason=code, **common)  # type: ignore[arg-type]
 
 
-FILING_LOCK_KEY = 7_347_125_902
+FILING_LOCK_KEY = LockKey.MESH_FILING
 AMENDED = ("an amended version of a check already filed: compare the letters and update the record by hand")
 OTHER_PRACTICE = "addressed to another practice"
 UNKNOWN_PATIENT = "unknown patient: the NHS number is not in the practice record"

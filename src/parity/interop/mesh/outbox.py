@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from parity.access.schema import atomic, utc_now
 from parity.db import Database
+from parity.db.transactions import atomic, utc_now
 from parity.errors import ConfigurationError, NotFound
 from parity.interop import store
 from parity.interop.mesh.client import is_transient, mesh_client, reason_for
@@ -186,8 +186,8 @@ def _claim(db: Database, local_id: str, now: datetime) -> OutboxEntry | None:
     admits one writing process, and ``db.lock`` serialises threads.
     """
     with atomic(db):
-        if db.kind == "postgres":
-            db.execute("SELECT local_id FROM mesh_outbox WHERE local_id = ? FOR UPDATE", [local_id])
+        # A row lock where the backend has several writing processes (``FOR UPDATE`` on PostgreSQL).
+        db.execute(f"SELECT local_id FROM mesh_outbox WHERE local_id = ?{db.dialect.for_update}", [local_id])
         current = entry(db, local_id)
         if current.state != "queued" or (current.next_attempt_at and current.next_attempt_at > now):
             return None
