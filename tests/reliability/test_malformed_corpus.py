@@ -388,16 +388,17 @@ def loaded(request, tmp_path_factory):
         url = str(tmp_path_factory.mktemp("db") / "parity.duckdb")
         with open_database(url) as db:
             load_extract(db, folder)
-        yield url
+        yield url, checksum(url)
         return
     with postgres_schema() as url:
         with open_database(url) as db:
             load_extract(db, folder)
-        yield url
+        yield url, checksum(url)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_malformed_extract_is_refused_and_changes_nothing(case, loaded, tmp_path, capsys, caplog):
+    loaded, before = loaded  # the checksum taken after loading the valid extract: every case must keep it
     folder = tmp_path / "extract"
     tables = base_tables()
     write_extract(folder, tables)
@@ -405,7 +406,6 @@ def test_malformed_extract_is_refused_and_changes_nothing(case, loaded, tmp_path
     target = tmp_path / "not-a-folder.txt" if case.id == "folder-is-a-file" else folder
     if case.id == "folder-is-a-file":
         target.write_text(PEOPLE[0])
-    before = checksum(loaded)
 
     code, output = run_cli(capsys, "load", str(target), "--database", loaded, "--no-precompute", *case.args)
 
