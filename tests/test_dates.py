@@ -22,3 +22,20 @@ def test_quarter_ends():
 def test_parse_date_errors_name_the_option():
     with pytest.raises(ConfigurationError, match="--as-of"):
         parse_date("31/03/2024", "--as-of")
+
+
+def test_default_reporting_date_is_decided_once_and_follows_the_pinned_today(monkeypatch):
+    from parity import dates
+    from parity.clikit import today as cli_today
+    from parity.synth.generator import default_as_of as synth_default
+
+    monkeypatch.setenv("PARITY_TODAY", "2024-05-15")
+    assert dates.today() == cli_today() == date(2024, 5, 15)
+    assert dates.default_as_of() == synth_default() == date(2024, 3, 31)
+    assert dates.as_of_or_default(None) == date(2024, 3, 31)
+    assert dates.as_of_or_default("2023-12-31") == date(2023, 12, 31)
+    # A quarter end is not yet a finished quarter on that very day.
+    assert dates.default_as_of(date(2024, 6, 30)) == date(2024, 3, 31)
+    assert dates.default_as_of(date(2024, 7, 1)) == date(2024, 6, 30)
+    # Settings' pinned date wins over the environment (the web app reads it once).
+    assert dates.today(date(2025, 1, 2)) == date(2025, 1, 2)

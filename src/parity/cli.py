@@ -19,7 +19,7 @@ import typer
 
 from parity.access.cli import audit_app, db_app, users_app
 from parity.care.cli import register as register_care
-from parity.clikit import DatabaseOpt, Level, OutFormat, emit, today
+from parity.clikit import DatabaseOpt, Level, OutFormat, emit
 from parity.codes.cli import codes_app
 from parity.errors import ConfigurationError, ParityError, ValidationError, exit_code_for
 from parity.interop.cli import mesh_app, trust_app
@@ -73,9 +73,9 @@ class FileFormat(StrEnum):
 
 
 def _as_of(value: str | None) -> date:
-    from parity.dates import latest_quarter_end, parse_date
+    from parity.dates import as_of_or_default
 
-    return parse_date(value, "--as-of") if value else latest_quarter_end(today())
+    return as_of_or_default(value, "--as-of")
 
 
 @app.command()
@@ -196,12 +196,11 @@ def demo(
     from parity.db import open_database
     from parity.demo import create_demo_users, seed_demo_messages, write_sandbox_mesh_config
     from parity.ingest import load_extract
+    from parity.orgs import structure_in_force, structure_label
     from parity.reports.measures import measure_table
     from parity.reports.render import rich_table
     from parity.rules import load_measure
     from parity.synth import generate
-
-    from parity.orgs import structure_in_force, structure_label
 
     day = _as_of(None)
     # The practices and organisations of the structure in force on the reporting date (issue 11), so the

@@ -7,7 +7,6 @@ Kept apart from ``parity.cli`` so command groups in other packages (``parity.int
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date
 from enum import StrEnum
@@ -39,13 +38,10 @@ DatabaseOpt = Annotated[
 
 
 def today() -> date:
-    """Today, or ``PARITY_TODAY`` (lets tests and demos pin "today")."""
-    override = os.environ.get("PARITY_TODAY")
-    if override:
-        from parity.dates import parse_date
+    """Today, or ``PARITY_TODAY`` (lets tests and demos pin "today"): ``parity.dates.today``."""
+    from parity.dates import today as pinned_today
 
-        return parse_date(override, "PARITY_TODAY")
-    return date.today()
+    return pinned_today()
 
 
 def emit(df: object, fmt: OutFormat, title: str, metadata: dict[str, str] | None = None) -> None:

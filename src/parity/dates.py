@@ -1,7 +1,16 @@
-"""Reporting dates: parsing and quarter ends (NHS financial quarters end Jun, Sep, Dec, Mar)."""
+"""Reporting dates: parsing, quarter ends (NHS financial quarters end Jun, Sep, Dec, Mar), and the one
+place that decides "today" and the default reporting date for the CLI and the web app.
+
+- ``today``: the pinned date (``Settings.today``, from ``PARITY_TODAY``, for demos and tests) or the
+  real one. Nothing else calls ``date.today()``.
+- ``default_as_of``: figures (measures, follow-up, reports, precomputed results) default to the latest
+  quarter end strictly before today: the published statistic is quarterly, and a quarter that has not
+  ended would show a part-year as if it were final. Worklists (who to contact now) are as at ``today``.
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 
 from parity.errors import ConfigurationError
@@ -13,6 +22,24 @@ def parse_date(text: str, what: str = "date") -> date:
         return date.fromisoformat(text)
     except (TypeError, ValueError):
         raise ConfigurationError(f"{what} must be a date written YYYY-MM-DD, got {text!r}") from None
+
+
+def today(pinned: date | None = None) -> date:
+    """``pinned`` (settings built once from ``PARITY_TODAY``) if given, else ``PARITY_TODAY``, else today."""
+    if pinned is not None:
+        return pinned
+    override = os.environ.get("PARITY_TODAY")
+    return parse_date(override, "PARITY_TODAY") if override else date.today()
+
+
+def default_as_of(on: date | None = None) -> date:
+    """The default reporting date of every figure: the latest quarter end before ``on`` (default ``today()``)."""
+    return latest_quarter_end(on or today())
+
+
+def as_of_or_default(value: str | None, what: str = "--as-of", on: date | None = None) -> date:
+    """A reporting date given as text (``--as-of``), or ``default_as_of``."""
+    return parse_date(value, what) if value else default_as_of(on)
 
 
 def latest_quarter_end(today: date) -> date:

@@ -29,6 +29,9 @@ referral_app = typer.Typer(help="Referrals: offered, accepted or declined, compl
 
 PracticeOpt = Annotated[str, typer.Option("--practice", help="The practice's ODS code")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Reporting date YYYY-MM-DD (default: today)")]
+# Figures (the follow-up measure and findings) default as every figure does, CLI and web alike.
+ReportingAsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Reporting date YYYY-MM-DD (default: "
+                                                                      "latest quarter end)")]
 MeasureOpt = Annotated[str, typer.Option("--measure", help="phsmi or qof-mh021")]
 FormatOpt = Annotated[OutFormat, typer.Option("--format", help="csv, json or table")]
 
@@ -41,6 +44,12 @@ class WorklistKind(StrEnum):
     outreach = "outreach"
 
 
+
+
+def as_of_or_default(value: str | None) -> date:
+    from parity.dates import as_of_or_default as default
+
+    return default(value, "--as-of")
 
 
 def _day(value: str | None, what: str = "--as-of") -> date:
@@ -184,7 +193,7 @@ def register(app: typer.Typer) -> None:
 
 
 @followup_app.command("findings")
-def followup_findings(practice: PracticeOpt, database: DatabaseOpt = None, as_of: AsOfOpt = None,
+def followup_findings(practice: PracticeOpt, database: DatabaseOpt = None, as_of: ReportingAsOfOpt = None,
                       overdue: Annotated[bool, typer.Option(help="Only findings with no follow-up in 3 months")]
                       = False,
                       fmt: FormatOpt = OutFormat.table) -> None:
@@ -192,7 +201,7 @@ def followup_findings(practice: PracticeOpt, database: DatabaseOpt = None, as_of
     from parity.care.service import followup_findings as find
 
     with _open(database) as db:
-        df = find(db, _day(as_of), practice_codes=[practice.upper()])
+        df = find(db, _reporting(as_of), practice_codes=[practice.upper()])
     if overdue:
         df = df[df["overdue"].astype(bool)]
     cols = ["nhs_number", "finding_label", "value_text", "finding_date", "intervention_label", "referral_state",
@@ -201,7 +210,7 @@ def followup_findings(practice: PracticeOpt, database: DatabaseOpt = None, as_of
 
 
 @followup_app.command("measure")
-def followup_measure(database: DatabaseOpt = None, as_of: AsOfOpt = None,
+def followup_measure(database: DatabaseOpt = None, as_of: ReportingAsOfOpt = None,
                      level: Annotated[Level, typer.Option(help="Organisation level of the rows")] = Level.icb,
                      parent: Annotated[str | None, typer.Option(help="Only organisations within this parent")]
                      = None,
@@ -212,7 +221,7 @@ def followup_measure(database: DatabaseOpt = None, as_of: AsOfOpt = None,
 
     settings = Settings.from_env(database=database)
     with _open(database) as db:
-        df = red_zone(db, _day(as_of), level.value, parent=parent, settings=settings if disclosure else None)
+        df = red_zone(db, _reporting(as_of), level.value, parent=parent, settings=settings if disclosure else None)
     emit(df.drop(columns="parent_code"), fmt, f"Red-zone follow-up by {level.value}")
 
 

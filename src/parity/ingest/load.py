@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from parity import dates
 from parity.db.bulk import insert_rows
 from parity.db.connection import Database
 from parity.db.rewrite import rewrite
@@ -62,7 +63,7 @@ def validate_extract(folder: Path | str, *, known_practices: frozenset[str] | No
     con = _work_connection(workdir)
     try:
         with Progress(progress) as prog:
-            report, _ = _validate(con, Path(folder), known_practices, prog, None, dt.date.today(),
+            report, _ = _validate(con, Path(folder), known_practices, prog, None, dates.today(),
                                   append=False)
         return report
     finally:
@@ -104,7 +105,7 @@ def load_extract(db: Database, folder: Path | str, *, mode: str = "replace", pro
 def _load(db: Database, folder: Path, mode: str, progress: bool, known_practices: frozenset[str] | None,
           allow_empty: bool) -> LoadResult:
     append = mode == "append"
-    today = dt.date.today()
+    today = dates.today()
     workdir = Path(tempfile.mkdtemp(prefix="parity-ingest-"))
     con = db.raw if db.kind == "duckdb" else _work_connection(workdir)
     progress_bar = None

@@ -66,10 +66,10 @@ def poll(database: DatabaseOpt = None, config: ConfigOpt = None,
     with open_database(settings.database_url, create=False) as db:
         summary = inbox.poll(db, cfg, practice_codes={p.upper() for p in practice} if practice else None)
         if summary.filed and precompute:
-            from parity.dates import latest_quarter_end
+            from parity.dates import default_as_of
             from parity.reports.results import ResultStore
 
-            typer.echo(ResultStore(db, structure=settings.structure).refresh(latest_quarter_end(today())).describe(),
+            typer.echo(ResultStore(db, structure=settings.structure).refresh(default_as_of()).describe(),
                        err=True)
     typer.echo(summary.describe())
     for error in summary.errors:

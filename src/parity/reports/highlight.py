@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from parity import dates
 from parity.db import Database
 from parity.errors import ConfigurationError
 from parity.orgs import structure_label
@@ -155,7 +156,7 @@ def build_highlight(db: Database, region: str, period: str | None = None, baseli
     return HighlightReport(
         region_code=region, region_name=str(r.get("org_name") or region), period=period, period_end=period_end,
         baseline=baseline, baseline_end=baseline_end, target=target, by=by, method=method, headline=headline,
-        trend=trend, icbs=icbs, exceptions=exceptions, initiatives=init_rows, produced=produced or date.today(),
+        trend=trend, icbs=icbs, exceptions=exceptions, initiatives=init_rows, produced=produced or dates.today(),
         method_text=METHODS[method], structure=structure_label(structure), parity=own)
 
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from parity.clikit import DatabaseOpt, Level, OutFormat, emit, today
+from parity.clikit import DatabaseOpt, Level, OutFormat, emit
 from parity.settings import Settings
 
 inequalities_app = typer.Typer(help="Rates by age band, sex, ethnic group or deprivation, with 95% CIs.")
@@ -51,13 +51,13 @@ def inequalities_command(
     database: DatabaseOpt = None,
 ) -> None:
     """A measure's all-six and per-check rates by group, Wilson 95% CIs and rate ratios against a reference group."""
-    from parity.dates import latest_quarter_end, parse_date
+    from parity.dates import as_of_or_default
     from parity.db import open_database
     from parity.reports.inequalities import BY_PHRASES, inequalities
     from parity.reports.results import ResultStore
 
     settings = Settings.from_env(database=database)
-    day = parse_date(as_of, "--as-of") if as_of else latest_quarter_end(today())
+    day = as_of_or_default(as_of, "--as-of")
     with open_database(settings.database_url, create=False) as db:
         results = ResultStore(db, structure=structure or settings.structure)
         df = inequalities(results, measure_id, day, level.value, org, by=by.value,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from parity.dates import latest_quarter_end
+from parity import dates
 from parity.errors import ConfigurationError
 from parity.rules.model import months_before
 from parity.synth import population as popn
@@ -69,8 +69,9 @@ class SynthSummary:
 
 
 def default_as_of(today: date | None = None) -> date:
-    """The latest quarter end (31 Mar, 30 Jun, 30 Sep, 31 Dec) strictly before ``today``."""
-    return latest_quarter_end(today or date.today())
+    """The latest quarter end (31 Mar, 30 Jun, 30 Sep, 31 Dec) strictly before ``today``
+    (``parity.dates.default_as_of``)."""
+    return dates.default_as_of(today)
 
 
 def _windows(as_of: date) -> list[tuple[int, int]]:

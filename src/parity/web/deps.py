@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
+from parity import dates
 from parity.access import Actor, Role, Scope, get_user, resolve_token, scope_for
-from parity.dates import latest_quarter_end
+from parity.dates import default_as_of
 from parity.errors import AuthenticationError, ConfigurationError, NotFound, ParityError, PermissionDenied
 from parity.web.security import csrf_token, session_username
 
@@ -66,8 +67,7 @@ def require_admin(actor: Annotated[Actor, Depends(require_actor)]) -> Actor:
 
 def today(request: Request) -> date:
     """Today, or the ``PARITY_TODAY`` pinned for demos and tests (read once into settings)."""
-    pinned = getattr(get_state(request).settings, "today", None)
-    return pinned or date.today()
+    return dates.today(getattr(get_state(request).settings, "today", None))
 
 
 def reporting_date(
@@ -77,7 +77,7 @@ def reporting_date(
 ) -> date:
     """The reporting date asked for, default the latest quarter end before today."""
     if as_of is None:
-        return latest_quarter_end(today(request))
+        return default_as_of(today(request))
     # Refused rather than computed: a future date means nothing here, and every new date costs an
     # engine run, so the range is bounded.
     if as_of > today(request):
