@@ -32,6 +32,7 @@ from parity.codes.release import read_release_file
 from parity.codes.store import import_release
 from parity.ingest import load_extract
 from parity.orgs import practices as structure_practices
+from parity.orgs import structure_label
 from parity.reports.highlight import build_highlight
 from parity.reports.inequalities import inequalities
 from parity.reports.published import import_published, packaged_series
@@ -189,6 +190,9 @@ def test_every_surface_gives_the_same_counts(world: World, from_cli: dict, clien
     rows = {x["Code"]: x for x in csv.DictReader(io.StringIO(export.text))}
     answers[ICB]["checks export"] = (int(rows[ICB]["Register"]), int(rows[ICB]["All six"]))
     answers[REGION]["checks export"] = (int(rows[REGION]["Register"]), int(rows[REGION]["All six"]))
+    assert {r["Structure"] for r in rows.values()} == {structure_label(structure)}
+    assert all(r["Codelists"].startswith("release narrow" if codelists == "narrow" else "shipped with Parity")
+               for r in rows.values())
 
     db = client.app.state.parity.db  # the app's own connection (a DuckDB file admits one process)
     store = ResultStore(db)

@@ -162,7 +162,7 @@ def test_spark_validation_header_problems(spark_session, tmp_path):  # noqa: ANN
         open_database(f"spark:{folder}")
     shape = _shape(caught.value.problems)
     assert ("patients.csv", 1, "shoe_size", "unknown column (expected: nhs_number, date_of_birth, sex, ethnicity, "
-            "lsoa, imd_decile, date_of_death)") in shape
+            "lsoa, imd_decile, date_of_death, given_name, family_name, phone, preferred_contact)") in shape
     assert ("registrations.csv", 1, "practice_code", "required column is missing") in shape
     assert any(p[0] == "events" and "file is missing" in p[3] for p in shape)
 

@@ -200,7 +200,7 @@ def test_worklist_filter_export_and_patient(browse: Any, live_server: str, duckd
     first = page.locator("#worklist tbody tr").first.get_by_role("link").inner_text().strip()
     page.get_by_role("link", name=first, exact=True).click()
     page.wait_for_url(re.compile(r"/patients/\d{10}\?"))
-    assert h1(page) == f"Patient {first}"
+    assert h1(page).endswith(first)  # "Given FAMILY 943 476 5919" (the extract has names) or "Patient 943 …"
     assert page.get_by_role("heading", name=re.compile(r"^Checks as at \d+ \w+ \d{4}$")).is_visible()
     assert page.get_by_role("heading", name="Timeline", exact=True).is_visible()
     assert page.locator("#patient-checks tbody tr").count() == 6
@@ -442,7 +442,7 @@ def test_practice_works_through_its_priorities(browse: Any, live_server: str, du
     assert re.fullmatch(r"\d{3} \d{3} \d{4}", first), first
     row.get_by_role("link").click()
     page.wait_for_url(re.compile(r"/patients/\d{10}\?"))
-    assert h1(page) == f"Patient {first}"
+    assert h1(page).endswith(first)  # "Given FAMILY 943 476 5919" (the extract has names) or "Patient 943 …"
     state = page.get_by_test_id("protocol-state").locator(".nhsuk-tag")
     assert state.inner_text().strip() == "Due an invitation"
     assert audit(page) == []

@@ -47,7 +47,15 @@ PATIENTS = Table("patients", (
     _c("lsoa", "VARCHAR(9)", False),
     _c("imd_decile", "SMALLINT", False),
     _c("date_of_death", "DATE", False),
+    # For direct care only (README, "Canonical extract"): shown to patient-level roles, never logged.
+    _c("given_name", "VARCHAR(100)", False),
+    _c("family_name", "VARCHAR(100)", False),
+    _c("phone", "VARCHAR(32)", False),
+    _c("preferred_contact", "VARCHAR(16)", False),
 ))
+# Optional columns added to an extract table after version 1 was first released: a database made before
+# them gets them added (empty) by ``Database.ensure_schema``.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"patients": ("given_name", "family_name", "phone", "preferred_contact")}
 REGISTRATIONS = Table("registrations", (
     _c("nhs_number", "VARCHAR(10)"),
     _c("practice_code", "VARCHAR(10)"),

@@ -71,6 +71,27 @@ def events_table(ctx: Context, ev: EventLog, nhs: np.ndarray) -> pa.Table:
     }, schema=ARROW_SCHEMAS["events"])
 
 
+# Synthetic direct-care details (canonical extract's optional columns), a pure function of the NHS number so
+# the rest of the generator's random stream is untouched. Names are common English names in no real pairing;
+# phone numbers are in Ofcom's range reserved for drama (07700 900000-900999), which reaches nobody.
+GIVEN_NAMES = ("Alex", "Sam", "Jordan", "Charlie", "Jamie", "Morgan", "Robin", "Chris", "Taylor", "Casey", "Ali",
+               "Jo", "Kit", "Pat", "Ashley", "Frankie", "Billie", "Drew", "Rowan", "Ellis")
+FAMILY_NAMES = ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel", "Robinson",
+                "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Khan", "Clarke")
+PREFERRED = ("phone", "sms", "letter", "phone", "sms", "email")
+
+
+def direct_care_columns(nhs: np.ndarray) -> dict[str, pa.Array]:
+    """``given_name``, ``family_name``, ``phone`` and ``preferred_contact`` for each NHS number (int64)."""
+    n = np.asarray(nhs, dtype=np.int64)
+    given = (n // 10) % len(GIVEN_NAMES)
+    family = (n // 1000) % len(FAMILY_NAMES)
+    phone = pc.binary_join_element_wise(
+        "07700 900", pc.utf8_lpad(pc.cast(pa.array(n % 1000), pa.string()), 3, "0"), "")
+    return {"given_name": _lookup(GIVEN_NAMES, given), "family_name": _lookup(FAMILY_NAMES, family),
+            "phone": phone, "preferred_contact": _lookup(PREFERRED, (n // 7) % len(PREFERRED))}
+
+
 def patients_table(nhs, dob, sex, eth, lsoa, imd, death) -> pa.Table:
     lsoa_s = pc.binary_join_element_wise(
         "E01", pc.utf8_lpad(pc.cast(pa.array(np.maximum(lsoa, 0)), pa.string()), 6, "0"), "")
@@ -83,6 +104,7 @@ def patients_table(nhs, dob, sex, eth, lsoa, imd, death) -> pa.Table:
         "lsoa": lsoa_s,
         "imd_decile": pa.array(imd, type=pa.int16(), mask=imd < 0),
         "date_of_death": dates(np.maximum(death, 0), death < 0),
+        **direct_care_columns(nhs),
     }, schema=ARROW_SCHEMAS["patients"])
 
 

@@ -135,6 +135,13 @@ def base_context(request: Request, actor: Actor | None, **extra: Any) -> dict[st
     return context
 
 
+def _measure_clusters() -> set[str]:
+    """Every cluster the dashboard's measures read (to name those a release lacks)."""
+    from parity.rules import load_measure
+
+    return load_measure("phsmi").clusters() | load_measure("qof-mh021").clusters()
+
+
 def figures_context(request: Request, as_of: date) -> dict[str, Any] | None:
     """What the page's figures use, for the footer and its selector (issue 11): the organisation structure
     (in force on ``as_of`` unless chosen) and the codelist release, with the choices offered."""
@@ -152,7 +159,8 @@ def figures_context(request: Request, as_of: date) -> dict[str, Any] | None:
     keep = [(k, v) for k, v in request.query_params.multi_items() if k not in ("structure", "codelists")]
     return {"structure": structure, "structure_label": structure_label(structure),
             "structures": [(s, structure_label(s)) for s in STRUCTURES], "codelists": lists.release,
-            "codelists_text": lists.describe().removeprefix("codelists: "), "releases": [SHIPPED, *releases],
+            "codelists_text": lists.describe(_measure_clusters()).removeprefix("codelists: "),
+            "releases": [SHIPPED, *releases],
             "params": keep}
 
 

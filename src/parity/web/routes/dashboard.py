@@ -85,7 +85,7 @@ def areas_csv(request: Request, level: str, code: str, actor: ActorDep, as_of: A
             item[f"{c.label} rate (%)"] = rates[c.id]["percent"]
             item[f"{c.label} declined"] = rates[c.id]["declined"]
         out.append(item)
-    return _csv(_frame(out), f"areas-{level}-{code}-{measure}-{as_of}.csv")
+    return _csv(_frame(out), f"areas-{level}-{code}-{measure}-{as_of}.csv", request, as_of, measure)
 
 
 @router.get("/orgs/{level}/{code}/variation", response_class=HTMLResponse)
@@ -172,7 +172,7 @@ def practices_csv(request: Request, level: str, code: str, actor: ActorDep, as_o
                "register": "Register", "all_six": "All six", "percent": "All-six rate (%)", "band_words": "Funnel band"}
     frame = _frame(rows).reindex(columns=list(columns)).rename(columns=columns) if rows else \
         _frame([]).reindex(columns=list(columns.values()))
-    return _csv(frame, f"practices-{level}-{code}-{measure}-{as_of}.csv")
+    return _csv(frame, f"practices-{level}-{code}-{measure}-{as_of}.csv", request, as_of, measure)
 
 
 def league(request: Request, level: str, code: str, as_of: date, measure: str) -> list[dict[str, Any]]:
@@ -196,9 +196,15 @@ def league(request: Request, level: str, code: str, as_of: date, measure: str) -
     return out
 
 
-def _csv(frame: Any, filename: str) -> Response:
+def _csv(frame: Any, filename: str, request: Request, as_of: date, measure: str) -> Response:
+    """An aggregate export, every row naming the structure and codelist release its figures used (issue 11)."""
+    from parity.orgs import structure_label
     from parity.reports.export import to_csv_bytes
 
+    results = get_state(request).results
+    frame = frame.copy()
+    frame["Structure"] = structure_label(results.structure_for(as_of))
+    frame["Codelists"] = results.codelists().describe(results.measure(measure).clusters()).removeprefix("codelists: ")
     return Response(to_csv_bytes(frame), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

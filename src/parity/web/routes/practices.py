@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from parity.access import Actor
+from parity.care.people import contact_details
 from parity.reports.export import to_csv_bytes, to_xlsx_bytes, worklist_export_frame
 from parity.reports.worklist import WorklistFilter
 from parity.web import views
@@ -84,22 +85,39 @@ def _render(request: Request, actor: Actor, wl: PracticeWorklist, measure: str, 
     return state.templates.TemplateResponse(request, "worklist.html", ctx)
 
 
+def _export_frame(request: Request, wl: PracticeWorklist, measure: str, contacts: bool):  # noqa: ANN202
+    """The worklist as exported; with ``contacts`` (asked for explicitly) name, phone and preferred contact
+    follow the NHS number. Patient-level users only reach this (``practice_worklist`` checks the scope)."""
+    state = get_state(request)
+    frame = worklist_export_frame(wl.rows, state.results.measure(measure))
+    if contacts:
+        with state.db.lock:
+            details = contact_details(state.db, list(frame["NHS number"]))
+        for i, (key, heading) in enumerate((("name", "Name"), ("phone", "Phone"),
+                                            ("preferred_contact", "Preferred contact")), start=1):
+            frame.insert(i, heading, [details.get(n, {}).get(key, "") for n in frame["NHS number"]])
+    return frame
+
+
+ContactsQuery = Annotated[bool, Query(description="Add name, phone and preferred contact (direct care only)")]
+
+
 @router.get("/practices/{code}/worklist.csv")
 def worklist_csv(request: Request, code: str, actor: ActorDep, as_of: AsOfDep, filters: FilterDep,
-                 measure: MeasureQuery = "phsmi") -> Response:
-    state = get_state(request)
-    wl = practice_worklist(request, actor, code, measure, as_of, filters, "export_worklist_csv")
-    body = to_csv_bytes(worklist_export_frame(wl.rows, state.results.measure(measure)))
+                 measure: MeasureQuery = "phsmi", contacts: ContactsQuery = False) -> Response:
+    action = "export_worklist_csv_contacts" if contacts else "export_worklist_csv"
+    wl = practice_worklist(request, actor, code, measure, as_of, filters, action)
+    body = to_csv_bytes(_export_frame(request, wl, measure, contacts))
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="worklist-{code}-{as_of}.csv"'})
 
 
 @router.get("/practices/{code}/worklist.xlsx")
 def worklist_xlsx(request: Request, code: str, actor: ActorDep, as_of: AsOfDep, filters: FilterDep,
-                  measure: MeasureQuery = "phsmi") -> Response:
-    state = get_state(request)
-    wl = practice_worklist(request, actor, code, measure, as_of, filters, "export_worklist_xlsx")
-    frame = worklist_export_frame(wl.rows, state.results.measure(measure))
+                  measure: MeasureQuery = "phsmi", contacts: ContactsQuery = False) -> Response:
+    action = "export_worklist_xlsx_contacts" if contacts else "export_worklist_xlsx"
+    wl = practice_worklist(request, actor, code, measure, as_of, filters, action)
+    frame = _export_frame(request, wl, measure, contacts)
     body = to_xlsx_bytes(frame, sheet="Worklist", title=f"{wl.practice_name} ({code}) – worklist as at {as_of}")
     return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="worklist-{code}-{as_of}.xlsx"'})
