@@ -80,9 +80,21 @@ class Database:
 
     # -- schema --------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Create any missing Parity tables (idempotent)."""
+        """Create any missing Parity tables, and add optional columns newer than the table (idempotent)."""
         for table in TABLES.values():
             self.execute(table.ddl())
+        if self.kind in ("duckdb", "postgres"):
+            from parity.db.schema import ADDED_COLUMNS
+
+            for name, columns in ADDED_COLUMNS.items():
+                # Looked up first: ALTER TABLE locks the table even when the column is already there.
+                have = {str(r[0]).lower() for r in self.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                    "AND table_schema = current_schema()", [name])}
+                types = {c.name: c.sql_type for c in TABLES[name].columns}
+                for column in columns:
+                    if column not in have:
+                        self.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {column} {types[column]}")
 
     def has_table(self, name: str) -> bool:
         return name in self.ibis.list_tables()
