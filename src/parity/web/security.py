@@ -149,7 +149,7 @@ class RefusalAuditMiddleware:
 
 # Path parameters checked before any route runs (and so before any audit write): an ODS code, an NHS
 # number, or short text. A 5000-character "code" used to reach the audit write and end as a 500.
-_ODS_PARAM = re.compile(r"^[A-Za-z0-9]{1,12}$")
+_ODS_PARAM = re.compile(r"^[A-Za-z0-9_-]{1,16}$")  # ODS codes, and "U-03H" for practices outside a PCN
 _NHS_PARAM = re.compile(r"^[0-9]{10}$")
 MAX_PATH_PARAM = 100
 
