@@ -203,17 +203,24 @@ def _check_code(problems: _Problems, line: int, column: str, raw: str) -> int | 
     return int(raw)
 
 
-def _pcd(name: str, rows: Iterator[tuple[int, list[str]]]) -> list[ReleaseCode]:
-    index, width = _header(name, rows, PCD_COLUMNS, _REQUIRED_PCD)
-    problems = _Problems(name)
-    seen: dict[tuple[str, int, str], int] = {}
-    members: dict[tuple[str, int], ReleaseCode] = {}
+def _data_rows(rows: Iterator[tuple[int, list[str]]], width: int,
+               problems: _Problems) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows after the header; a row with more fields than the header is a problem."""
     for line, cells in rows:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) > width:
             problems.add(line, None, f"{len(cells)} fields where the header has {width}")
             continue
+        yield line, cells
+
+
+def _pcd(name: str, rows: Iterator[tuple[int, list[str]]]) -> list[ReleaseCode]:
+    index, width = _header(name, rows, PCD_COLUMNS, _REQUIRED_PCD)
+    problems = _Problems(name)
+    seen: dict[tuple[str, int, str], int] = {}
+    members: dict[tuple[str, int], ReleaseCode] = {}
+    for line, cells in _data_rows(rows, width, problems):
         cluster = _cell(cells, index, "Cluster_ID").upper()
         if not _CLUSTER_ID.match(cluster):
             problems.add(line, "Cluster_ID", "not a cluster id (upper-case letters, digits and _)")
@@ -245,12 +252,7 @@ def _opencodelists(name: str, rows: Iterator[tuple[int, list[str]]], cluster: st
     problems = _Problems(name)
     seen: dict[int, int] = {}
     out: list[ReleaseCode] = []
-    for line, cells in rows:
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > width:
-            problems.add(line, None, f"{len(cells)} fields where the header has {width}")
-            continue
+    for line, cells in _data_rows(rows, width, problems):
         code = _check_code(problems, line, "code", _cell(cells, index, "code"))
         if code is None:
             continue
