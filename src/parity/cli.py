@@ -239,7 +239,7 @@ def demo(
 
 
 def _refresh(db: Database, settings: Settings, day: date) -> None:
-    from parity.reports.results import ResultStore
+    from parity.engine.results import ResultStore
 
     summary = ResultStore(db, structure=settings.structure).refresh(day)
     typer.echo(summary.describe(), err=True)

@@ -1,7 +1,7 @@
 """Care operations shared by the CLI and the web app: worklists, invitations, the passport.
 
 Each function takes an open ``Database`` and plain values; results come from the precomputed
-``ResultStore`` (``parity.reports.results``), so a practice's worklist is built once per data version.
+``ResultStore`` (``parity.engine.results``), so a practice's worklist is built once per data version.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from parity.care.contacts import histories, record_contact
 from parity.care.worklist import LABELS, outreach_list, quick_info_gather, ranked
 from parity.db import Database
 from parity.db.transactions import atomic
-from parity.reports.results import ResultStore
+from parity.engine.results import ResultStore
 
 
 @dataclass

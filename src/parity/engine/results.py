@@ -76,7 +76,7 @@ def current_choice() -> Choice:
 
 def ensure_results_schema(db: Database) -> None:
     """Create ``result_cache`` if missing (idempotent)."""
-    blob = "BLOB" if db.kind == "duckdb" else "BYTEA"
+    blob = db.dialect.blob_type
     db.execute(
         "CREATE TABLE IF NOT EXISTS result_cache (cache_key VARCHAR(200) NOT NULL, data_version VARCHAR(64) NOT NULL,"
         f" created_at TIMESTAMP NOT NULL, payload {blob} NOT NULL)"
@@ -443,3 +443,20 @@ def _encode_levels(levels: object) -> bytes:
 def _decode_levels(payload: bytes, measure: Measure) -> dict[str, pd.DataFrame]:
     frame = _decode_frame(payload)
     return {level: normalise_aggregate(frame[frame["level"] == level], measure) for level in LEVELS}
+
+
+__all__ = [
+    "Choice",
+    "PRECOMPUTED_MEASURES",
+    "RefreshSummary",
+    "ResultStore",
+    "TREND_MONTHS",
+    "TREND_QUARTERS",
+    "VERSION_TTL_SECONDS",
+    "current_choice",
+    "data_version",
+    "ensure_results_schema",
+    "reset_choice",
+    "set_choice",
+    "trend_dates",
+]

@@ -67,7 +67,7 @@ def poll(database: DatabaseOpt = None, config: ConfigOpt = None,
         summary = inbox.poll(db, cfg, practice_codes={p.upper() for p in practice} if practice else None)
         if summary.filed and precompute:
             from parity.dates import default_as_of
-            from parity.reports.results import ResultStore
+            from parity.engine.results import ResultStore
 
             typer.echo(ResultStore(db, structure=settings.structure).refresh(default_as_of()).describe(),
                        err=True)

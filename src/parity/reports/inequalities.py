@@ -56,9 +56,9 @@ import pandas as pd
 
 from parity.engine.base import LEVELS
 from parity.engine.levels import UNMAPPED, describe, level_code, organisation_names
+from parity.engine.results import ResultStore
 from parity.errors import ConfigurationError, NotFound
 from parity.reports.disclosure import DisclosureControl
-from parity.reports.results import ResultStore
 
 Z95 = 1.959963984540054  # standard normal 97.5% quantile
 

@@ -53,8 +53,8 @@ def inequalities_command(
     """A measure's all-six and per-check rates by group, Wilson 95% CIs and rate ratios against a reference group."""
     from parity.dates import as_of_or_default
     from parity.db import open_database
+    from parity.engine.results import ResultStore
     from parity.reports.inequalities import BY_PHRASES, inequalities
-    from parity.reports.results import ResultStore
 
     settings = Settings.from_env(database=database)
     day = as_of_or_default(as_of, "--as-of")
