@@ -110,6 +110,23 @@ def variation(request: Request, level: str, code: str, actor: ActorDep, as_of: A
     return state.templates.TemplateResponse(request, "variation.html", ctx)
 
 
+@router.get("/orgs/{level}/{code}/variation.csv")
+def variation_csv(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOfDep,
+                  measure: MeasureQuery = "phsmi") -> Response:
+    """The variation table: each area one level down with its rate and funnel band, lowest rate first."""
+    state = get_state(request)
+    _org_context(request, actor, level, code, as_of, measure)
+    rows = views.children(state.results, measure, as_of, level, code)
+    points = funnel(_frame(rows)).points.to_dict(orient="records") if rows else []
+    out = [{"Code": p["org_code"], "Name": p["org_name"], "Register": p["register"], "All six": p["all_six"],
+            "All-six rate (%)": round(100 * p["rate"], 1),
+            "Funnel band": charts.FUNNEL_BANDS.get(p["band"], (p["band"],))[0]}
+           for p in sorted(points, key=lambda p: (p["rate"], -p["register"]))]
+    frame = _frame(out) if out else _frame([]).reindex(columns=["Code", "Name", "Register", "All six",
+                                                                "All-six rate (%)", "Funnel band"])
+    return _csv(frame, f"variation-{level}-{code}-{measure}-{as_of}.csv", request, as_of, measure)
+
+
 @router.get("/orgs/{level}/{code}/checks", response_class=HTMLResponse)
 def checks(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOfDep,
            measure: MeasureQuery = "phsmi") -> Response:

@@ -176,8 +176,46 @@ def trajectory_page(request: Request, actor: ActorDep, level: Short = "region", 
                        rows=rows, spec=spec, summary=summary, figures=figures, errors=errors,
                        targets=TARGET_CHOICES, methods=METHODS, method_words=METHOD_WORDS, wide=True,
                        areas=area_options(request),
+                       csv_query=urlencode({k: v for k, v in values.items() if v}),
                        breadcrumbs=[("Programme", "/programme/trajectory")])
     return state.templates.TemplateResponse(request, "programme_trajectory.html", ctx, status_code=status)
+
+
+@router.get("/programme/trajectory.csv")
+def trajectory_csv(request: Request, actor: ActorDep, level: Short = "region", org: Short = "",
+                   baseline: Short = "", target: Short = "0.75", by: Short = "",
+                   method: Short = "by_register") -> Response:
+    """The trajectory table as shown on the page (same parameters, same defaults)."""
+    from parity.orgs import structure_label
+    from parity.reports.export import to_csv_bytes
+    from parity.reports.results import current_choice
+
+    state = get_state(request)
+    if level not in ("region", "icb"):
+        raise ConfigurationError("Choose region or ICB")
+    if method not in METHODS:
+        raise ConfigurationError("Choose a method")
+    try:
+        target_f = float(target)
+    except ValueError:
+        raise ConfigurationError("The target must be a number such as 0.75") from None
+    by_day = _parse_day(by, "The target date") or next_march(today(request))
+    with state.db.lock:
+        periods = published.periods(state.db)
+        if not periods:
+            raise ConfigurationError("No published data has been imported yet")
+        table = build(state.db, baseline or periods[-1], target_f, by_day, level, org.strip().upper() or None,
+                      method, structure=current_choice().structure)
+    columns = {"org_code": "Code", "org_name": "Name", "register": "Register", "all_six": "All six",
+               "percent": "All-six rate (%)", "target_count": "Target count",
+               "additional_patients": "Additional patients", "months": "Months", "per_month": "Per month",
+               "by": "Target date"}
+    frame = table.reindex(columns=list(columns)).rename(columns=columns)
+    frame["Baseline quarter"] = baseline or periods[-1]
+    frame["Structure"] = structure_label(table.attrs["structure"])
+    name = f"trajectory-{level}-{org.strip().upper() or 'all'}-{by_day.isoformat()}.csv"
+    return Response(to_csv_bytes(frame), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # -- initiatives -------------------------------------------------------------------------------------
