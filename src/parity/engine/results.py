@@ -21,6 +21,7 @@ import hashlib
 import io
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -87,16 +88,27 @@ def data_version(db: Database) -> str:
     """Fingerprint of the loaded data and codelists: changes whenever a load (replace or append) commits,
     a codelist release is imported or the default release is chosen (``parity codes``), so cached
     results are never served for other data or other codelists."""
-    from parity.codes.store import ensure_codelist_schema
-
     rows = db.execute("SELECT load_id, loaded_at FROM loads ORDER BY loaded_at, load_id")
-    ensure_codelist_schema(db)
+    _ensure_codelist_tables(db)
     lists = db.execute("SELECT release, sha256 FROM codelist_files ORDER BY release, sha256")
     chosen = db.execute("SELECT chosen_at, release FROM codelist_choice ORDER BY chosen_at DESC LIMIT 1")
     state = repr(([(str(a), str(b)) for a, b in rows], [tuple(map(str, r)) for r in lists],
                   [tuple(map(str, r)) for r in chosen]))
     digest = hashlib.sha256(state.encode()).hexdigest()
     return f"{len(rows)}-{digest[:16]}"
+
+
+_CODELIST_TABLES_READY: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _ensure_codelist_tables(db: Database) -> None:
+    """The codelist tables exist in a database made by an older Parity too; checked once per connection,
+    not on every data-version read (every few seconds)."""
+    if db not in _CODELIST_TABLES_READY:
+        from parity.codes.store import ensure_codelist_schema
+
+        ensure_codelist_schema(db)
+        _CODELIST_TABLES_READY.add(db)
 
 
 def trend_dates(as_of: date, quarters: int = TREND_QUARTERS,
