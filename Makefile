@@ -53,6 +53,7 @@ bench: $(STAMP) $(MESH_STAMP)
 	$(BIN)/python benchmarks/web_load.py
 	$(BIN)/python benchmarks/mesh_filing.py
 	$(BIN)/python benchmarks/care.py
+	$(BIN)/python benchmarks/spark.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

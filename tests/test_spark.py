@@ -195,3 +195,42 @@ def test_cli_measure_on_spark_matches_duckdb(spark_session, duck, extract, capsy
     on_spark = run(f"spark:{extract['csv']}")
     assert on_duckdb.count("\n") > 100
     assert on_spark == on_duckdb
+
+
+@pytest.mark.slow
+def test_spark_reads_a_codelist_release_beside_the_extract(spark_session, duck, extract, tmp_path):  # noqa: ANN001
+    """``--codelists NAME`` on Spark: the release tables sit beside the extract as a Parity database
+    stores them, and the figures equal DuckDB's with the same release (and differ from the shipped
+    lists', so the release was really used)."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from parity.codes import load_codelist
+    from parity.codes.release import PCD_COLUMNS, read_release_file
+    from parity.codes.store import import_release, resolve_codelists
+    from parity.engine.ibis_engine import IbisEngine
+
+    header = PCD_COLUMNS
+    rows = [("ALC_COD", "Alcohol", str(load_codelist("ALC_COD").codes[0].code), "t", "999004691000230108", "QOF")]
+    rows += [("MH_COD", "SMI", str(c.code), "t", "999004691000230108", "QOF") for c in load_codelist("MH_COD").codes]
+    release = tmp_path / "narrow.txt"
+    release.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    import_release(duck, "narrow", read_release_file(release))
+
+    folder = tmp_path / "extract"
+    shutil.copytree(extract["parquet"], folder)
+    for table in ("codelist_files", "codelist_codes"):
+        pq.write_table(duck.ibis.table(table).to_pyarrow(), folder / f"{table}.parquet")
+    spark = open_database(f"spark:{folder}")
+
+    m = load_measure("phsmi")
+    answers = {}
+    for name, db in (("duckdb", duck), ("spark", spark)):
+        lists = resolve_codelists(db, "narrow")
+        assert lists.key == resolve_codelists(duck, "narrow").key  # the same release, named the same
+        answers[name] = IbisEngine(db, codes_for=lists.codes_for).aggregate(m, AS_OF, "icb", "2022-23")
+    assert_frame_equal(answers["spark"], answers["duckdb"])
+    shipped = IbisEngine(duck, codes_for=resolve_codelists(duck, "shipped").codes_for).aggregate(
+        m, AS_OF, "icb", "2022-23")
+    assert answers["spark"]["alcohol"].sum() < shipped["alcohol"].sum()
