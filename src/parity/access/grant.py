@@ -48,7 +48,7 @@ def create_all_tables(db: Database) -> None:
 
 def grant_statements(db: Database, role: str) -> list[str]:
     """The GRANT statements for ``role`` on this database's schema (tables must exist)."""
-    if db.kind != "postgres":
+    if not db.dialect.roles:
         raise ConfigurationError("parity db grant is for PostgreSQL (a DuckDB file has no roles)")
     if not _ROLE.match(role):
         raise ConfigurationError("role must be a plain lower-case PostgreSQL name (letters, digits, '_')")
@@ -76,7 +76,7 @@ def grant_statements(db: Database, role: str) -> list[str]:
 
 def grant_role(db: Database, role: str) -> list[str]:
     """Create every table, then grant ``role`` least privilege on them; returns the statements run."""
-    if db.kind != "postgres":
+    if not db.dialect.roles:
         raise ConfigurationError("parity db grant is for PostgreSQL (a DuckDB file has no roles)")
     if not _ROLE.match(role):
         raise ConfigurationError("role must be a plain lower-case PostgreSQL name (letters, digits, '_')")

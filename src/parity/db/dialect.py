@@ -59,6 +59,11 @@ class Dialect:
     serves_web_app: bool = True
     #: appended to a SELECT to lock the rows it reads until the transaction ends
     for_update: str = ""
+    #: database roles that can be granted least privilege (``parity db grant``)
+    roles: bool = False
+    #: an extract is staged and checked inside the database itself (DuckDB runs the checks' SQL);
+    #: otherwise in a DuckDB work file and then copied over (``parity.ingest.load``)
+    validates_in_place: bool = False
 
     # -- raw SQL through the DBAPI connection ---------------------------------------------------
     def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
@@ -130,6 +135,7 @@ class DuckDBDialect(Dialect):
 
     name: str = "duckdb"
     blob_type: str = "BLOB"
+    validates_in_place: bool = True
 
     def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
         cur = raw.execute(sql, params or [])
@@ -176,6 +182,7 @@ class PostgresDialect(Dialect):
     cross_process_locks: bool = True
     append_only_triggers: bool = True
     for_update: str = " FOR UPDATE"
+    roles: bool = True
     # Autovacuum never analyses temporary tables; without statistics the planner guesses a few
     # rows and picks nested loops over hundreds of thousands.
     analyze_temp_tables: bool = True

@@ -107,16 +107,17 @@ def _load(db: Database, folder: Path, mode: str, progress: bool, known_practices
     append = mode == "append"
     today = dates.today()
     workdir = Path(tempfile.mkdtemp(prefix="parity-ingest-"))
-    con = db.raw if db.kind == "duckdb" else _work_connection(workdir)
+    in_place = db.dialect.validates_in_place  # DuckDB stages and checks in itself; others in a work file
+    con = db.raw if in_place else _work_connection(workdir)
     progress_bar = None
-    if db.kind == "duckdb":  # DuckDB's own progress bar would print over ours (or on its own)
+    if in_place:  # DuckDB's own progress bar would print over ours (or on its own)
         progress_bar = con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]
         con.execute("SET enable_progress_bar = false")
     try:
         with Progress(progress) as prog:
             existing = None
             if append:
-                if db.kind == "duckdb":
+                if in_place:
                     existing = {t: f"main.{t}" for t in ("patients", "registrations")}
                 else:
                     with prog.stage("read stored patients and registrations"):
@@ -132,7 +133,7 @@ def _load(db: Database, folder: Path, mode: str, progress: bool, known_practices
                              "has no rows: a replace load would empty the database")])
             load_id = str(uuid.uuid4())
             with db.transaction():
-                if db.kind == "duckdb":
+                if in_place:
                     counts, skipped = _write_duckdb(con, checks, append, prog)
                 else:
                     counts, skipped = _write_postgres(db, con, checks, append, prog)
@@ -148,7 +149,7 @@ def _load(db: Database, folder: Path, mode: str, progress: bool, known_practices
                     }])
         return LoadResult(load_id, counts, list(report.warnings), skipped, mode)
     finally:
-        if db.kind == "duckdb":
+        if in_place:
             cleanup(con)
             con.execute(f"SET enable_progress_bar = {'true' if progress_bar else 'false'}")
         else:
