@@ -94,3 +94,27 @@ def test_medication_review_schedule_moves_recall_to_the_review_month(practice: D
     assert feb == {MOST}  # reviewed in February; the others have no review, so keep their birthday month
     with pytest.raises(Exception, match="unknown recall schedule"):
         recall.set_mode(practice, PRACTICE, "whenever")
+
+
+def test_quick_gaps_are_asked_by_phone_and_a_declined_one_is_asked_again_never_an_invitation() -> None:
+    import pandas as pd
+
+    core = ("bmi", "blood_pressure", "lipids", "glucose", "alcohol", "smoking")
+
+    def person(nhs: str, **status: str) -> dict[str, object]:
+        row: dict[str, object] = {"nhs_number": nhs, "checks_done": 0}
+        for c in core:
+            row[f"{c}_status"] = status.get(c, "done")
+        row["checks_done"] = sum(row[f"{c}_status"] == "done" for c in core)
+        return row
+
+    wl = pd.DataFrame([person("9000000009"), person("9000000017", smoking="missing"),
+                       person("9000000025", alcohol="declined"), person("9000000033", lipids="missing")])
+    df = ranked(wl, {}, AS_OF, core).set_index("nhs_number")
+    assert "9000000009" not in df.index  # all six: nothing to gain, not on the list
+    assert df.loc["9000000017", "next_action"] == "Ask by phone or text (quick info gather)"
+    assert bool(df.loc["9000000017", "quick_info"]) and "ask by phone or text" in df.loc["9000000017", "why"]
+    assert df.loc["9000000025", "next_action"] == "Ask again at the next contact (declined before)"
+    assert not bool(df.loc["9000000025", "quick_info"]) and "ask by phone" not in df.loc["9000000025", "why"]
+    assert df.loc["9000000033", "next_action"] == "Send the first invitation"
+    assert list(quick_info_gather(ranked(wl, {}, AS_OF, core))["nhs_number"]) == ["9000000017"]

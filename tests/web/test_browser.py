@@ -188,7 +188,7 @@ def test_worklist_filter_export_and_patient(browse: Any, live_server: str, duckd
     assert set(checks) <= {"4/6", "5/6"}, checks
 
     with page.expect_download() as download:
-        page.get_by_role("link", name="CSV").click()
+        page.get_by_role("link", name="CSV", exact=True).click()
     target = tmp_path / download.value.suggested_filename
     download.value.save_as(target)
     assert target.name == f"worklist-{duckdb_world.practice}-2026-09-30.csv"

@@ -113,9 +113,12 @@ def overflow(page: Any) -> tuple[int, int]:
     return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, height: int = 1400) -> None:
+    """With ``PARITY_SCREENSHOTS=1``, the top ``height`` pixels of the page as ``docs/<name>`` (README)."""
     if os.environ.get("PARITY_SCREENSHOTS") == "1":
-        page.screenshot(path=str(DOCS / name), full_page=True)
+        width, full = page.evaluate("[window.innerWidth, document.documentElement.scrollHeight]")
+        page.screenshot(path=str(DOCS / name), full_page=True,
+                        clip={"x": 0, "y": 0, "width": width, "height": min(height, full)})
 
 
 # ------------------------------------------------------------------------------------- every page, every width
@@ -154,7 +157,8 @@ def _listed(page: Any, base: str, path: str) -> list[dict[str, str]]:
         settle(page)
         for tr in page.locator("#priorities tbody tr[data-nhs]").all():
             cells = tr.locator("td").all_inner_texts()
-            rows.append({"nhs": tr.get_attribute("data-nhs"), "missing": cells[3], "action": cells[5]})
+            rows.append({"nhs": tr.get_attribute("data-nhs"), "missing": cells[3], "action": cells[5],
+                         "why": cells[6]})
         following = page.locator("a.nhsuk-pagination__link--next")
         if following.count() == 0:
             return rows
@@ -180,13 +184,21 @@ def test_practice_recall_session(session: Any, live_server: str, duckdb_world: W
     # Missing only alcohol or smoking (none declined): ask by phone, not an invitation.
     quick = {n for n, cs in missing.items() if set(cs) <= {"alcohol", "smoking"}
              and not (status.set_index("nhs_number").loc[n, [f"{c}_status" for c in cs]] == "declined").any()}
+    quick_only = {n for n, cs in missing.items() if set(cs) <= {"alcohol", "smoking"}}
+    assert quick_only, "the test world should have people missing only alcohol or smoking"
     for r in rows:
         if r["nhs"] in quick:
             assert r["action"].startswith("Ask by phone or text"), r
+        elif r["nhs"] in quick_only:  # declined before: asked again, still no invitation
+            assert r["action"].startswith("Ask again at the next contact"), r
         else:
-            assert not r["action"].startswith("Ask by phone"), r
+            assert not r["action"].startswith("Ask"), r
+        # The "why" never contradicts the action: it advises a phone call only where the action is one.
+        assert ("ask by phone" in r["why"]) == r["action"].startswith("Ask by phone"), r
     quick_list = _listed(page, live_server, f"/practices/{duckdb_world.practice}/priorities{Q}&list=quick")
     assert {r["nhs"] for r in quick_list} == quick
+    page.goto(f"{live_server}/practices/{duckdb_world.practice}/priorities{Q}")
+    settle(page)
     shot(page, "priorities.png")
 
     # The worklist finds one patient by NHS number (typed with spaces, as read out on the phone).
@@ -242,7 +254,7 @@ def test_trust_check_from_the_caseload_is_prefilled_reviewed_and_sent(session: A
     assert f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}" in card and f"{born.day} {born:%b %Y}" in card and registered in card
     assert page.locator('input[name="date_of_birth"]').input_value() == born.isoformat()
     assert "SNOMED" not in page.content()
-    shot(page, "trust-check-form.png")
+    shot(page, "trust-check-form.png", 1600)
 
     page.get_by_label("Performed by").fill("Sam Jones, RMN")
     page.locator('[id="blood_pressure.systolic"]').fill("150")
@@ -294,6 +306,6 @@ def test_icb_league_table_has_every_practice(session: Any, live_server: str, duc
     rates = [float(t.rstrip("%")) for t in page.get_by_test_id("rate").all_inner_texts() if t != "–"]
     assert rates == sorted(rates, reverse=True)
     assert page.locator("#chart-practices-funnel svg").count() >= 1
-    shot(page, "league-table.png")
+    shot(page, "league-table.png", 1700)
     page.wait_for_load_state("networkidle")
     watch.assert_clean()

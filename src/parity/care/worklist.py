@@ -43,6 +43,8 @@ QUICK_EFFORT = 0.25
 RANKED_COLUMNS = ("missing_ids", "effort", "chance", "expected_gain", "protocol_state", "next_action",
                   "action_from", "quick_info", "outreach", "why")
 QUICK_ACTION = "Ask by phone or text (quick info gather)"
+# Only alcohol or smoking missing but declined before: no appointment either, the question is asked again.
+ASK_AGAIN_ACTION = "Ask again at the next contact (declined before)"
 # Protocol states in which a quick info gather replaces the invitation: nothing is booked yet.
 QUICK_STATES = ("due", "invited", "dna_once", "second_invited")
 LABELS = {"bmi": "BMI", "blood_pressure": "blood pressure", "lipids": "lipids", "glucose": "glucose or HbA1c",
@@ -72,12 +74,15 @@ def chance(state: ProtocolState, declined_missing: bool) -> float:
     return p * (DECLINED_FACTOR if declined_missing else 1.0)
 
 
-def reason_text(done: int, of: int, missing: list[str], state: ProtocolState, prefs: tuple[str, ...]) -> str:
-    """Why the row is on the list, in words a practice uses."""
+def reason_text(done: int, of: int, missing: list[str], state: ProtocolState, prefs: tuple[str, ...],
+                declined: list[str] | None = None) -> str:
+    """Why the row is on the list, in words a practice uses (the same advice as the next action)."""
     words = [f"{done} of {of} done"]
     if missing:
         names = ", ".join(LABELS.get(c, c) for c in missing)
-        if all(c in QUICK_CHECKS for c in missing):
+        if all(c in QUICK_CHECKS for c in missing) and declined:
+            words.append(f"only {names} missing, declined before: ask again at the next contact")
+        elif all(c in QUICK_CHECKS for c in missing):
             words.append(f"only {names} missing: ask by phone or text")
         else:
             words.append(f"missing {names}")
@@ -111,17 +116,19 @@ def ranked(wl: pd.DataFrame, contacts: Mapping[str, list[Contact]], as_of: date,
         cost = effort(missing)
         p = chance(state, declined_missing)
         gain = round(p / cost, 4) if cost else 0.0
-        quick = all(c in QUICK_CHECKS for c in missing) and not declined_missing
+        quick_only = all(c in QUICK_CHECKS for c in missing)
+        quick = quick_only and not declined_missing
         action, action_from = state.next_action, state.action_from
-        if quick and state.state in QUICK_STATES:
-            action, action_from = QUICK_ACTION, as_of
+        if quick_only and state.state in QUICK_STATES:
+            action, action_from = (QUICK_ACTION if quick else ASK_AGAIN_ACTION), as_of
         keep.append(i)
         rows.append({
             "missing_ids": ",".join(missing), "effort": cost, "chance": round(p, 4), "expected_gain": gain,
             "protocol_state": state.state, "next_action": action, "action_from": action_from,
             "quick_info": quick,
             "outreach": state.state == "outreach",
-            "why": reason_text(len(core) - len(missing), len(core), missing, state, preferences(history)),
+            "why": reason_text(len(core) - len(missing), len(core), missing, state, preferences(history),
+                               declined=[c for c in missing if rec.get(f"{c}_status") == "declined"]),
         })
     if not rows:
         out = wl.iloc[0:0].copy()
