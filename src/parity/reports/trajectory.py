@@ -45,7 +45,7 @@ METHODS: dict[str, str] = {
                    "everywhere",
     "to_equal_rate": "share in proportion to each ICB's own gap to the target rate: low performers carry more, "
                      "ICBs at or above the target carry none",
-    "blend": "the average of the by_register and to_equal_rate shares",
+    "blend": "the average of the two: half by register size, half by each ICB's own gap",
 }
 
 TRAJECTORY_COLUMNS = ["org_code", "register", "all_six", "target_count", "additional_patients", "months",
