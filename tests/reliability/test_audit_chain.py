@@ -97,3 +97,21 @@ def test_least_privilege_role_cannot_edit_the_log(postgres_url, app_role, capsys
                 db.execute(sql)
         db.execute("UPDATE users SET disabled_at = NULL WHERE username = 'admin1'")  # ordinary tables: yes
         assert verify_chain(db) is None
+
+
+def test_a_process_with_another_key_is_refused(tmp_path, monkeypatch):
+    """Two processes on one database must share the key; a different one is refused, not used."""
+    from parity.errors import ConfigurationError
+
+    url = str(tmp_path / "parity.duckdb")
+    monkeypatch.setenv("PARITY_AUDIT_KEY", "k" * 40)
+    with open_database(url) as db:
+        _entries(db, 2)
+    monkeypatch.setenv("PARITY_AUDIT_KEY", "j" * 40)
+    with open_database(url) as db:
+        with pytest.raises(ConfigurationError):
+            audit.record(db, None, "view_patient", "patient/9000000000", "allowed", username="x")
+        assert db.count("audit_log") == 2
+    monkeypatch.setenv("PARITY_AUDIT_KEY", "k" * 40)
+    with open_database(url) as db:
+        assert verify_chain(db) is None

@@ -13,6 +13,8 @@ Every process writing to one database must see the same key: on PostgreSQL give 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -29,13 +31,36 @@ _lock = threading.Lock()
 
 
 def deployment_key(db: Database) -> bytes:
-    """The secret key for ``db`` (read once per ``Database``)."""
+    """The secret key for ``db`` (read once per ``Database``).
+
+    The database keeps a fingerprint of the key (an HMAC of a fixed text: it reveals nothing of the
+    key). A process with a different key (another data directory, a mistyped ``PARITY_AUDIT_KEY``)
+    gets ``ConfigurationError`` instead of writing audit entries nobody else could verify.
+    """
     with _lock:
         key = _keys.get(db)
-        if key is None:
-            key = _read(db)
-            _keys[db] = key
-        return key
+        if key is not None:
+            return key
+    key = _read(db)
+    _check_fingerprint(db, key)
+    with _lock:
+        _keys[db] = key
+    return key
+
+
+def _check_fingerprint(db: Database, key: bytes) -> None:
+    from parity.access.schema import atomic, ready
+
+    mine = hmac.new(key, b"parity audit key fingerprint", hashlib.sha256).hexdigest()
+    ready(db)
+    with atomic(db):
+        stored = {str(r[0]) for r in db.execute("SELECT fingerprint FROM audit_key_check")}
+        if not stored:
+            db.execute("INSERT INTO audit_key_check (fingerprint) VALUES (?)", [mine])
+        elif mine not in stored:
+            raise ConfigurationError(
+                "this process's audit key is not the one this database's audit log is kept with: give every "
+                "process the same PARITY_AUDIT_KEY, or the same data directory (PARITY_DATA_DIR, audit.key)")
 
 
 def _read(db: Database) -> bytes:

@@ -71,6 +71,12 @@ LOGIN_ATTEMPTS_DDL = """CREATE TABLE IF NOT EXISTS login_attempts (
     state VARCHAR(8) NOT NULL
 )"""
 
+# A fingerprint of the audit key (parity.access.keys): a process started with another key is refused
+# rather than writing entries that no other process can verify.
+AUDIT_KEY_CHECK_DDL = """CREATE TABLE IF NOT EXISTS audit_key_check (
+    fingerprint VARCHAR(64) NOT NULL
+)"""
+
 # "Who looked at this patient / what did this user do" are the questions an audit answers.
 AUDIT_INDEXES = (
     "CREATE INDEX IF NOT EXISTS audit_log_username ON audit_log (username)",
@@ -90,7 +96,8 @@ def ensure_access_schema(db: Database) -> None:
     """Create the access tables (and on PostgreSQL the audit trigger) if missing; idempotent."""
     with atomic(db):
         hold(db, LockKey.ACCESS)
-        for ddl in (USERS_DDL, API_TOKENS_DDL, AUDIT_LOG_DDL, SESSIONS_DDL, LOGIN_ATTEMPTS_DDL, *AUDIT_INDEXES):
+        for ddl in (USERS_DDL, API_TOKENS_DDL, AUDIT_LOG_DDL, SESSIONS_DDL, LOGIN_ATTEMPTS_DDL, AUDIT_KEY_CHECK_DDL,
+                    *AUDIT_INDEXES):
             db.execute(ddl)
         protect(db, "audit_log")
     _ready.add(db)
