@@ -56,3 +56,20 @@ def test_trajectory_csv_matches_the_page(client: TestClient, world: WebWorld) ->
     # Blank target date: the end of this financial year, ahead of today (PARITY_TODAY 2026-11-22).
     default = client.get("/programme/trajectory?level=region").text
     assert 'value="2027-03-31"' in default
+
+
+def test_inequalities_csv_has_every_group_of_the_page_and_keeps_suppression(client: TestClient,
+                                                                            world: WebWorld) -> None:
+    login(client, "icb1")
+    page = client.get(f"/orgs/icb/{world.icb}/inequalities{Q}&by=sex").text
+    assert f'href="/orgs/icb/{world.icb}/inequalities.csv?measure=phsmi&amp;as_of={AS_OF}&amp;by=sex"' in page
+    table = page[page.index('id="inequalities-sex"'):]
+    table = table[table.index("<tbody"):table.index("</table>")]
+    groups = re.findall(r'<th scope="row" class="nhsuk-table__header">([^<]+)</th>', table) or \
+        re.findall(r'<tr class="nhsuk-table__row[^"]*">\s*<t[hd][^>]*>([^<]+)<', table)
+    csv = frame(client, f"/orgs/icb/{world.icb}/inequalities.csv{Q}&by=sex")
+    mine = csv[csv["org_code"] == world.icb] if "org_code" in csv.columns else csv
+    assert set(mine["group"]) == {g.strip() for g in groups if g.strip()}
+    assert set(csv["breakdown"]) == {"Sex"}
+    every = frame(client, f"/orgs/icb/{world.icb}/inequalities.csv{Q}")
+    assert set(every["breakdown"]) > {"Sex"}

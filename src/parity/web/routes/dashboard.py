@@ -49,6 +49,8 @@ def organisation(request: Request, level: str, code: str, actor: ActorDep, as_of
     row = ctx["row"]
     rates = views.check_rates(row, m)
     red, red_children = views.red_zone(state.results, measure, as_of, level, code)
+    quarterly = views.trend(state.results, measure, as_of, level, code)
+    monthly = views.trend(state.results, measure, as_of, level, code, monthly=True)
     ctx.update(
         title=f"{row['org_name']}",
         red=red,
@@ -56,9 +58,10 @@ def organisation(request: Request, level: str, code: str, actor: ActorDep, as_of
         rates=rates,
         children=views.children(state.results, measure, as_of, level, code),
         child_level=views.CHILD_LEVEL.get(level),
+        trend_rows={"quarterly": quarterly, "monthly": monthly},
         charts={
-            "quarterly": charts.trend_chart(views.trend(state.results, measure, as_of, level, code)),
-            "monthly": charts.trend_chart(views.trend(state.results, measure, as_of, level, code, monthly=True)),
+            "quarterly": charts.trend_chart(quarterly),
+            "monthly": charts.trend_chart(monthly),
             "checks": charts.check_bars([{"check": r["label"], "percent": r["percent"],
                                           "declined_percent": r["declined_percent"]} for r in rates]),
         },

@@ -57,6 +57,26 @@ def inequalities_page(request: Request, level: str, code: str, actor: ActorDep, 
     return state.templates.TemplateResponse(request, "inequalities.html", ctx)
 
 
+@router.get("/orgs/{level}/{code}/inequalities.csv")
+def inequalities_csv(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOfDep,
+                     measure: MeasureQuery = "phsmi",
+                     by: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+    """The inequalities tables as one CSV (a row per breakdown and group), with disclosure control applied."""
+    from parity.web.routes.dashboard import _csv
+
+    if by is not None and by not in BREAKDOWNS:
+        raise ConfigurationError(f"by must be one of {', '.join(BREAKDOWNS)}")
+    state = get_state(request)
+    _org_context(request, actor, level, code, as_of, measure)
+    frames = []
+    for b in ([by] if by else BREAKDOWNS):
+        df = inequalities(state.results, measure, as_of, level, code, by=b, settings=state.settings)
+        frames.append(df.assign(breakdown=BY_LABELS[b]))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    first = ["breakdown", *[c for c in out.columns if c != "breakdown"]]
+    return _csv(out[first], f"inequalities-{level}-{code}-{measure}-{as_of}.csv", request, as_of, measure)
+
+
 def rate_chart(rows: list[dict[str, Any]], label: str, phrase: str) -> dict[str, Any]:
     """Vega-Lite: each group's all-six rate as a point with its 95% CI as a bar; suppressed groups left out."""
     values = [{"group": r["group"], "percent": r["percent"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
