@@ -73,3 +73,32 @@ def test_inequalities_csv_has_every_group_of_the_page_and_keeps_suppression(clie
     assert set(csv["breakdown"]) == {"Sex"}
     every = frame(client, f"/orgs/icb/{world.icb}/inequalities.csv{Q}")
     assert set(every["breakdown"]) > {"Sex"}
+
+
+def test_published_initiatives_and_assessments_csv(client: TestClient, world: WebWorld) -> None:
+    from parity.reports.published import import_published, packaged_series, periods
+
+    db = client.app.state.parity.db
+    with db.lock:
+        if "2023-24-Q4" not in periods(db):
+            import_published(db, packaged_series())
+    login(client, "programme1")
+    page = client.get(f"/published/region/Y59{Q}").text
+    icbs = re.findall(r'href="/published/icb/([^"?]+)', page)
+    areas = frame(client, f"/published.csv?level=region&code=Y59&table=areas&as_of={AS_OF}")
+    assert set(areas["org_code"]) == set(icbs) and len(icbs) >= 2
+    series = frame(client, f"/published.csv?level=region&code=Y59&table=series&as_of={AS_OF}")
+    assert "2023-24-Q4" in set(series["period"]) and set(series["org_code"]) == {"Y59"}
+    assert client.get(f"/published.csv?level=icb&code={icbs[0]}&table=areas").status_code == 404
+
+    listing = client.get("/programme/initiatives").text
+    table = listing[listing.index('id="initiatives"'):]
+    shown = len(re.findall(r'<td class="nhsuk-table__cell"><a href="/programme/initiatives\?area=',
+                           table[:table.index("</table>")]))
+    assert 'href="/programme/initiatives.csv"' in listing
+    assert len(frame(client, "/programme/initiatives.csv")) == shown
+
+    assessments = client.get("/assessments").text
+    for fw in re.findall(r'href="/assessments/([a-z0-9_-]+)\.csv"', assessments):
+        table = frame(client, f"/assessments/{fw}.csv")
+        assert {"area_level", "area_code", "assessed_on"} <= set(table.columns)

@@ -77,6 +77,21 @@ def assessments_page(request: Request, actor: ActorDep) -> Response:
     return state.templates.TemplateResponse(request, "assessments.html", ctx)
 
 
+@router.get("/assessments/{framework}.csv")
+def assessments_csv(request: Request, framework: str, actor: ActorDep) -> Response:
+    """A framework's table as CSV: the latest assessment of each area, one column per item."""
+    from parity.reports.assessments import summary
+    from parity.reports.export import to_csv_bytes
+
+    fw = get_framework(framework)
+    state = get_state(request)
+    with state.db.lock:
+        frame = summary(state.db, fw.id)
+    record(state.db, actor, "export_assessments_csv", "assessments", "allowed", fw.id)
+    return Response(to_csv_bytes(frame), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="assessments-{fw.id}.csv"'})
+
+
 @router.get("/assessments/area")
 def find_area(request: Request, actor: ActorDep,
               framework: Annotated[str, Query(max_length=20)] = "",

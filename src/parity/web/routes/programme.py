@@ -248,6 +248,19 @@ def initiatives_page(request: Request, actor: ActorDep, area: Short = "") -> Res
     return _initiatives_page(request, actor, area.strip().upper(), values, [])
 
 
+@router.get("/programme/initiatives.csv")
+def initiatives_csv(request: Request, actor: ActorDep, area: Short = "") -> Response:
+    """The initiatives table as shown (latest version of each, optionally one area)."""
+    from parity.reports.export import to_csv_bytes
+
+    state = get_state(request)
+    with state.db.lock:
+        df = initiatives(state.db, area_code=area.strip().upper() or None)
+    name = f"initiatives-{area.strip().upper() or 'all'}.csv"
+    return Response(to_csv_bytes(df), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @router.post("/programme/initiatives")
 def add_initiative(request: Request, actor: ActorDep,
                    csrf_token: Annotated[str, Form(max_length=200)] = "",

@@ -98,3 +98,37 @@ def published_region(request: Request, code: str, actor: ActorDep, as_of: AsOfDe
 def published_icb(request: Request, code: str, actor: ActorDep, as_of: AsOfDep) -> Response:
     """One ICB and Parity's figures for the same ICB code, if Parity has it (one structure)."""
     return _page(request, actor, as_of, "icb", code.strip().upper()[:10])
+
+
+@router.get("/published.csv")
+def published_csv(request: Request, actor: ActorDep, as_of: AsOfDep, level: str = "england", code: str = "ENG",
+                  table: str = "series") -> Response:
+    """A published page's table as CSV: ``table=series`` (the organisation by quarter) or ``table=areas`` (the
+    areas one level down in the latest quarter), in the page's structure."""
+    from parity.orgs import structure_label
+    from parity.reports import published as pub
+    from parity.reports.export import to_csv_bytes
+
+    if level not in CHILD:
+        raise NotFound("no such published level")
+    if table not in ("series", "areas"):
+        raise NotFound("no such published table")
+    state = get_state(request)
+    structure = state.results.structure_for(as_of)
+    code = code.strip().upper()[:10]
+    with state.db.lock:
+        labels = pub.periods(state.db)
+        if not labels:
+            raise NotFound("no published figures imported yet (parity published import FILE)")
+        if table == "series":
+            frame = pub.series(state.db, level, code, structure=structure)
+        elif CHILD[level] is None:
+            raise NotFound(f"no areas below {views.LEVEL_LABELS[level]}")
+        else:
+            frame = pub.rollup(state.db, labels[-1], CHILD[level], region=code if level == "region" else None,
+                               structure=structure)
+    frame = frame.copy()
+    frame["structure"] = structure_label(structure)
+    name = f"published-{table}-{level}-{code}.csv"
+    return Response(to_csv_bytes(frame), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
