@@ -1,5 +1,9 @@
 """Canonical extract, version 1: which files an extract holds and what each column contains.
 
+Version 1 includes the optional direct-care columns of ``patients`` (``given_name``, ``family_name``, ``phone``,
+``preferred_contact``; product.md): checked as bounded text like any other column, and, like every value,
+never repeated in an error message.
+
 The table layout comes from ``parity.db.schema`` (one source of truth for columns, types and which
 columns are required). This module adds what ingest needs on top: the *kind* of value each column
 holds, which decides how it is checked and converted.
