@@ -120,9 +120,15 @@ def load(
     settings = Settings.from_env(database=database)
     if not folder.is_dir():
         raise ConfigurationError(f"{folder} is not a folder")
-    with open_database(settings.database_url) as db:
+    from parity.access.grant import create_all_tables
+    from parity.db.shared import loading
+
+    # On a shared DuckDB file a running server keeps serving the old data and moves to the new when
+    # the load and its precompute have finished (parity.db.shared).
+    with open_database(settings.database_url) as db, loading(db):
         result = load_extract(db, folder, mode="append" if append else "replace", progress=sys.stderr.isatty(),
                               allow_empty=allow_empty)
+        create_all_tables(db)  # so commands beside a server never need to create one
         if precompute:
             _refresh(db, settings, _as_of(None))
     counts = ", ".join(f"{n:,} {t}" for t, n in result.counts.items())

@@ -17,6 +17,7 @@ import ibis
 
 from parity.db.dialect import DIALECTS, DUCKDB, POSTGRES, Dialect
 from parity.db.schema import TABLES
+from parity.db.shared import SharedFile
 from parity.db.url import MEMORY, DatabaseURL, parse_database_url
 from parity.errors import DatabaseError
 
@@ -35,6 +36,10 @@ class Database:
         self.ibis = backend
         self._raw = raw
         self._in_transaction = False
+        # A DuckDB file shared with other processes (``parity.db.shared``): attached read-only
+        # between writes. None for PostgreSQL, memory and a file held alone.
+        self.shared: SharedFile | None = None
+        self._refused: str | None = None  # why a transaction on ``shared`` could not write
         # Held by ``execute`` and by callers that run several statements or Ibis queries as one
         # unit from a thread pool (the web app); re-entrant so those callers can nest ``execute``.
         self.lock = threading.RLock()
@@ -50,6 +55,28 @@ class Database:
         with self.lock:
             if self.kind == "postgres" and _exists_already(self._raw, sql):
                 return []
+            if self.shared is not None and self.shared.mode == "ro":
+                return self._execute_shared(self.shared, sql, params)
+            return self.dialect.execute(self._raw, sql, params)
+
+    def _execute_shared(self, shared: SharedFile, sql: str, params: Sequence[Any] | None) -> list[tuple]:
+        """A statement on a shared DuckDB file (attached read-only): move to a newly loaded file first,
+        skip set-up that has been done and a checkpoint with nothing to fold in, and hold the file for
+        writing only for a statement DuckDB refuses read-only (``parity.db.shared``)."""
+        if not self._in_transaction:
+            shared.follow()
+        if _exists_already_duckdb(self._raw, sql):
+            return []
+        if sql.strip().rstrip(";").upper() == "CHECKPOINT" and shared.checkpoint_not_needed():
+            return []
+        try:
+            return self.dialect.execute(self._raw, sql, params)
+        except Exception as exc:  # noqa: BLE001 - only DuckDB's read-only refusal is retried
+            if "read-only mode" not in str(exc):
+                raise
+        if self._in_transaction:
+            raise DatabaseError(self._refused or "the DuckDB database cannot be written now") from None
+        with shared.writing():
             return self.dialect.execute(self._raw, sql, params)
 
     @contextlib.contextmanager
@@ -63,10 +90,20 @@ class Database:
                 raise RuntimeError("nested transactions are not supported")
             self._in_transaction = True
             try:
-                with self.dialect.transaction(self._raw):
+                with contextlib.ExitStack() as stack:
+                    if self.shared is not None and self.shared.mode == "ro":
+                        try:
+                            stack.enter_context(self.shared.writing())
+                        except DatabaseError as exc:
+                            # A server holds the file: the block runs read-only (set-up that is done
+                            # already, reads), and its first write raises this message instead.
+                            self._refused = str(exc)
+                    if self._refused is None:
+                        stack.enter_context(self.dialect.transaction(self._raw))
                     yield self
             finally:
                 self._in_transaction = False
+                self._refused = None
 
     @property
     def in_transaction(self) -> bool:
@@ -103,6 +140,9 @@ class Database:
         return int(self.execute(f"SELECT COUNT(*) FROM {table}")[0][0])
 
     def close(self) -> None:
+        if self.shared is not None:
+            self.shared.release(self._raw)  # the last Database on the file detaches it
+            return
         self.dialect.close(self.ibis, self._raw)
 
     def __enter__(self) -> Database:
@@ -136,13 +176,29 @@ def _exists_already(raw: Any, sql: str) -> bool:
     return bool(row and row[0])
 
 
-def open_database(url: str, *, create: bool = True, memory_limit: str | None = None) -> Database:
+def _exists_already_duckdb(raw: Any, sql: str) -> bool:
+    """True for ``CREATE TABLE/INDEX IF NOT EXISTS x`` when ``x`` exists in the current catalog (DuckDB):
+    on a shared file attached read-only, such set-up would otherwise hold the file for writing."""
+    m = _IF_NOT_EXISTS.match(sql)
+    if m is None:
+        return False
+    name = m.group(1).split(".")[-1].lower()
+    row = raw.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND lower(table_name) = ? "
+        "UNION ALL SELECT 1 FROM duckdb_indexes() WHERE database_name = current_database() "
+        "AND lower(index_name) = ? LIMIT 1", [name, name]).fetchone()
+    return row is not None
+
+
+def open_database(url: str, *, create: bool = True, memory_limit: str | None = None,
+                  shared: bool = True) -> Database:
     """Open (and by default create) the Parity database at ``url``.
 
     ``url`` is ``spark:FOLDER`` or ``spark:CATALOG.SCHEMA`` (read-only, ``parity.db.spark``),
     ``postgresql://user@host:port/db[?options=-csearch_path%3Dschema]`` or a DuckDB file
     (``duckdb:///relative/path``, ``duckdb:////abs/path``, ``./parity-data/parity.duckdb`` or
-    ``:memory:``); see ``parse_database_url``.
+    ``:memory:``); see ``parse_database_url``. A DuckDB file is opened ``shared`` with other processes
+    (``parity.db.shared``: read-only between writes); ``shared=False`` holds it alone (a load's private copy).
     """
     if str(url).startswith("spark:"):
         # Read-only: an extract folder or catalog schema on a Spark session (parity.db.spark).
@@ -152,16 +208,18 @@ def open_database(url: str, *, create: bool = True, memory_limit: str | None = N
     parsed = parse_database_url(url)
     if parsed.kind == "postgres":
         return _open_postgres(parsed, create)
-    return _open_duckdb(parsed, create, memory_limit)
+    return _open_duckdb(parsed, create, memory_limit, shared)
 
 
-def _open_duckdb(parsed: DatabaseURL, create: bool, memory_limit: str | None) -> Database:
+def _open_duckdb(parsed: DatabaseURL, create: bool, memory_limit: str | None, shared: bool) -> Database:
     path = parsed.path or MEMORY
     if parsed.file is not None:
         p = parsed.file
         if not p.exists() and not create:
             raise DatabaseError(f"no Parity database at {p}; run 'parity load' first")
         p.parent.mkdir(parents=True, exist_ok=True)
+    if parsed.file is not None and shared:
+        return _open_shared_duckdb(parsed, parsed.file, create, memory_limit)
     backend = _connect_duckdb(path, memory_limit)
     db = Database(parsed.raw, DUCKDB, backend, backend.con)
     if parsed.file is not None:
@@ -169,6 +227,32 @@ def _open_duckdb(parsed: DatabaseURL, create: bool, memory_limit: str | None) ->
 
         # After connecting: DuckDB's file lock now keeps any other process's rewrite away.
         discard_unfinished_rewrite(parsed.file)
+    if create:
+        db.ensure_schema()
+    return db
+
+
+def _open_shared_duckdb(parsed: DatabaseURL, file: Any, create: bool, memory_limit: str | None) -> Database:
+    """A cursor of this process's in-memory DuckDB with ``file`` attached read-only between writes
+    (``parity.db.shared``)."""
+    from parity.db.rewrite import discard_unfinished_rewrite
+    from parity.db.shared import may_discard_rewrite, open_shared
+
+    shared, cursor = open_shared(file)
+    try:
+        backend = ibis.duckdb.from_connection(cursor)
+        if memory_limit:
+            cursor.execute(f"SET memory_limit = '{memory_limit}'")
+    except BaseException:
+        shared.release(cursor)
+        raise
+    db = Database(parsed.raw, DUCKDB, backend, cursor)
+    db.shared = shared
+    db.lock = shared.lock  # one lock for every Database of this process on the file
+    # A read-only attach does not keep another process's load away: only a copy no load is building
+    # (its writer lock is free) is a crashed load's leftover.
+    if may_discard_rewrite(file):
+        discard_unfinished_rewrite(file)
     if create:
         db.ensure_schema()
     return db

@@ -87,7 +87,7 @@ def rewrite(db: Database) -> Iterator[Database]:
         _remove(file)
         shutil.copyfile(file, work_path)
         try:
-            work = open_database(str(work_path), create=False)
+            work = open_database(str(work_path), create=False, shared=False)  # private until renamed in
         except BaseException:
             _remove(file)
             raise
@@ -122,3 +122,5 @@ def _swap_in(db: Database, file: Path, work_path: Path) -> None:
         # Same object, new connection: callers (the CLI, a ResultStore) keep using ``db``.
         db.ibis = fresh.ibis
         db._raw = fresh.raw  # noqa: SLF001 - the Database's own package
+        db.shared = fresh.shared
+        db.lock = fresh.lock

@@ -36,6 +36,7 @@ from parity.codes.store import Codelists
 from parity.dates import month_ends, quarter_ends_until
 from parity.db import Database
 from parity.engine.base import LEVELS, normalise_aggregate, normalise_status
+from parity.errors import DatabaseError
 from parity.rules import load_measure
 from parity.rules.model import Measure
 
@@ -427,11 +428,17 @@ class ResultStore:
     def _put(self, key: tuple, value: object, encode: Callable[[object], bytes]) -> None:
         version = self.version()
         with self.db.lock:
-            with self.db.transaction():
-                self.db.execute("DELETE FROM result_cache WHERE cache_key = ? AND data_version = ?",
-                                [self._key(key), version])
-                self.db.execute("INSERT INTO result_cache VALUES (?, ?, ?, ?)",
-                                [self._key(key), version, datetime.now(UTC).replace(tzinfo=None), encode(value)])
+            try:
+                with self.db.transaction():
+                    self.db.execute("DELETE FROM result_cache WHERE cache_key = ? AND data_version = ?",
+                                    [self._key(key), version])
+                    self.db.execute("INSERT INTO result_cache VALUES (?, ?, ?, ?)",
+                                    [self._key(key), version, datetime.now(UTC).replace(tzinfo=None), encode(value)])
+            except DatabaseError:
+                # A command beside a running server on a DuckDB file cannot write (parity.db.shared):
+                # the result is still right, only not kept for the next process.
+                if self.db.shared is None:
+                    raise
         with self._lock:
             self._memory[key] = value
 

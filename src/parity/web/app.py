@@ -18,7 +18,8 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from parity.access import LoginThrottle, Scope, User, ensure_access_schema
+from parity.access import LoginThrottle, Scope, User
+from parity.access.grant import create_all_tables
 from parity.db import Database, open_database
 from parity.errors import ConfigurationError
 from parity.reports.results import ResultStore
@@ -95,8 +96,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         database = open_database(settings.database_url) if own else db
         assert database is not None
         with database.lock:
-            database.ensure_schema()
-            ensure_access_schema(database)
+            # Every table now, while this server can still write them all: beside it on a DuckDB file,
+            # other commands only read (parity.db.shared), and a missing table there cannot be made.
+            create_all_tables(database)
         app.state.parity = AppState(settings, database)
         worker = _mesh_worker(settings, database)
         try:
