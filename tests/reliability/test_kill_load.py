@@ -94,9 +94,9 @@ def state(url: str) -> dict:
 def extracts(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill")
     a, b = root / "a", root / "b"
-    generate(a, scale="practice", area="J82155", patients=250, seed=1, as_of=date(2026, 6, 30), fmt="csv",
+    generate(a, scale="practice", area="J82155", patients=150, seed=1, as_of=date(2026, 6, 30), fmt="csv",
              structure="2022-23")
-    generate(b, scale="practice", area="J82155", patients=250, seed=2, as_of=date(2026, 6, 30), fmt="csv",
+    generate(b, scale="practice", area="J82155", patients=150, seed=2, as_of=date(2026, 6, 30), fmt="csv",
              structure="2022-23")
     return a, b
 
@@ -132,7 +132,7 @@ def test_sigkill_during_load_leaves_old_or_new_data(extracts, database, tmp_path
 
         wal = rewrite_path(Path(url)).with_name(rewrite_path(Path(url)).name + ".wal")
         spread = SPREAD if duck else POSTGRES_POINTS
-        plans = [("spread", duration * 1.1 * i / (spread - 1)) for i in range(spread)]
+        plans = [("spread", duration * i / (spread - 1)) for i in range(spread)]
         if duck:
             plans += [("commit", 0.020 * i / (AT_COMMIT - 1)) for i in range(AT_COMMIT)]
         current, survived, changed, killed_in_commit = str(a), 0, 0, 0
