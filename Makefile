@@ -14,11 +14,15 @@ MESH_STAMP := $(MESH_VENV)/.installed
 APT_PACKAGES := postgresql postgresql-client chromium poppler-utils fonts-dejavu-core \
                 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 openjdk-17-jre-headless
 export PARITY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# The dashboard's port for `make demo` and `make serve` (make demo PORT=8080); REBUILD=1 builds the demo
+# data again instead of reusing it.
+PORT    ?= 8000
+REBUILD ?=
 
-.PHONY: demo demo-mesh test bench lint apt clean help
+.PHONY: demo demo-mesh serve test bench lint apt clean help
 
 help:
-	@echo "make demo | make demo-mesh | make test | make bench | make lint | make clean"
+	@echo "make demo [PORT=8000] [REBUILD=1] | make serve [PORT=8000] | make demo-mesh | make test | make bench | make lint | make clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +45,12 @@ apt:
 # The demo, with trust-to-GP messaging end to end: mesh-sandbox on 127.0.0.1:8700, a stand-in GP system
 # for a practice not on Parity, and the MESH worker in the server; ends serving the dashboard on :8000.
 demo: $(STAMP) $(MESH_STAMP)
-	bash scripts/demo_mesh.sh
+	PORT=$(PORT) REBUILD=$(REBUILD) bash scripts/demo_mesh.sh
+
+# Serve what is in parity-data/ now (no build, no MESH): after `make demo` or `parity load`.
+serve: $(STAMP)
+	@test -f parity-data/parity.duckdb || { echo "no parity-data/parity.duckdb yet: run 'make demo' first" >&2; exit 1; }
+	$(BIN)/parity serve --database parity-data/parity.duckdb --port $(PORT)
 
 demo-mesh: demo
 

@@ -6,13 +6,13 @@
 # (scripts/demo_gp_system.py: acknowledges GP Connect Send Document letters), then serves the dashboard
 # on 127.0.0.1:8000 with the MESH worker. Within about half a minute the trust's Sent checks show one
 # check filed (coded results) and one letter sent by Send Document, both acknowledged; sign in as
-# `practice` for Results received. Set PARITY_DEMO_REUSE=1 to keep an existing demo database.
+# `practice` for Results received. A second run reuses the built data (`parity demo` checks parity-data/demo.json)
+# and serves in seconds; REBUILD=1 builds it again, PORT=8080 serves elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=parity-data
-if [ -z "${PARITY_DEMO_REUSE:-}" ] || [ ! -f "$DATA/parity.duckdb" ] || [ ! -f "$DATA/mesh-sandbox.toml" ]; then
-  .venv/bin/parity demo --no-serve
-fi
+PORT=${PORT:-8000}
+.venv/bin/parity demo --no-serve ${REBUILD:+--rebuild}
 KEY=$(sed -n 's/^shared_key = "\(.*\)"/\1/p' "$DATA/mesh-sandbox.toml")
 if curl -s -o /dev/null http://127.0.0.1:8700/health; then
   echo "something already listens on 127.0.0.1:8700; stop it first" >&2
@@ -31,4 +31,4 @@ GP_SYSTEM=$!
 trap 'kill $SANDBOX $GP_SYSTEM 2>/dev/null || true' EXIT
 echo "stand-in GP system of the practice not on Parity reading X26ABC3 (log: $DATA/demo-gp-system.log)"
 PARITY_MESH_CONFIG="$DATA/mesh-sandbox.toml" PARITY_MESH_POLL_SECONDS=10 PARITY_SYNTHETIC=1 \
-  .venv/bin/parity serve --database "$DATA/parity.duckdb"
+  .venv/bin/parity serve --database "$DATA/parity.duckdb" --port "$PORT"

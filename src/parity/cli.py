@@ -196,52 +196,108 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
     serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard when built")] = True,
     port: Annotated[int, typer.Option(help="Port for the dashboard")] = 8000,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build the data again even if a demo built the "
+                                                            "same way is there")] = False,
 ) -> None:
     """Build a synthetic South East region, load it, print the region and ICB table, create demo
-    users, and serve the dashboard on http://127.0.0.1:8000."""
+    users, and serve the dashboard on http://127.0.0.1:8000. A second run reuses the built data
+    (same seed, reporting date and code) and serves in seconds; ``--rebuild`` builds it again."""
     from parity.db import open_database
-    from parity.demo import create_demo_users, seed_demo_messages, write_sandbox_mesh_config
-    from parity.ingest import load_extract
+    from parity.demo import demo_recipe, reusable_demo, write_demo_marker
     from parity.orgs import structure_in_force, structure_label
-    from parity.reports.measures import measure_table
-    from parity.reports.render import rich_table
-    from parity.rules import load_measure
-    from parity.synth import generate
 
     day = _as_of(None)
     # The practices and organisations of the structure in force on the reporting date (issue 11), so the
     # dashboard, the published series and the reports name the same ICBs.
     structure = structure_in_force(day)
-    extract = data_dir / "demo-extract"
-    typer.echo(f"Building a synthetic South East region ({structure_label(structure)}) as at {day.isoformat()} …")
-    summary = generate(extract, scale="region", seed=seed, as_of=day, fmt="parquet", structure=structure,
-                       progress=sys.stderr.isatty())
-    typer.echo(f"  {_summary_line(summary)}")
     db_url = os.environ.get("PARITY_DATABASE_URL") or str(data_dir / "parity.duckdb")
     settings = replace(Settings.from_env(database=db_url), synthetic=True)
-    with open_database(db_url) as db:
-        load_extract(db, extract, mode="replace", progress=sys.stderr.isatty())
-        m = load_measure("phsmi")
-        for level in ("region", "icb"):
-            df = measure_table(db, m, day, level, structure=structure, settings=None).drop(columns="parent_code")
-            rich_table(df, f"{m.name} — as at {day.isoformat()} — by {level}")
-        _refresh(db, settings, day)
-        from parity.reports.published import import_published, packaged_series
-
-        typer.echo(import_published(db, packaged_series()).describe())
-        logins = create_demo_users(db, day)
-        mesh_file = write_sandbox_mesh_config(db, day, data_dir / "mesh-sandbox.toml")
-        seeded = seed_demo_messages(db, day) if mesh_file is not None else []
+    marker = data_dir / "demo.json"
+    recipe = demo_recipe(seed, day, structure)
+    saved = None
+    if not rebuild:
+        try:
+            with open_database(db_url, create=False) as db:
+                saved = reusable_demo(db, marker, recipe)
+        except ParityError:
+            saved = None  # no database yet, or not one this demo built
+    if saved is not None:
+        typer.echo(f"Reusing the demo built {saved.get('built_at', '')} ({structure_label(structure)}, as at "
+                   f"{day.isoformat()}, seed {seed}); 'parity demo --rebuild' builds it again.")
+        with open_database(db_url) as db:
+            logins, mesh_file, seeded = _demo_users_and_mesh(db, day, data_dir, seed_messages=False)
+    else:
+        logins, mesh_file, seeded = _build_demo(db_url, data_dir, day, seed, structure, settings)
+        with open_database(db_url, create=False) as db:
+            write_demo_marker(db, marker, recipe)
     typer.echo(f"Database: {db_url}  (try: parity measure --level practice --format csv)")
     typer.echo("Demo sign-ins (synthetic data only):")
     for login in logins:
         typer.echo(f"  {login.username:<18} {login.password}   {login.description}")
     if mesh_file is not None:
+        queued = (f"{len(seeded)} trust check(s) queued: coded results to a practice on Parity and a Send "
+                  "Document letter to a practice not on Parity") if saved is None else "its trust checks were " \
+            "queued when it was built"
         typer.echo(f"Trust to GP over MESH: 'make demo' serves this demo with NHS Digital's mesh-sandbox "
-                   f"({mesh_file}); {len(seeded)} trust check(s) queued: coded results to a practice on Parity "
-                   "and a Send Document letter to a practice not on Parity")
+                   f"({mesh_file}); {queued}")
     if serve_:
         _serve(settings, "127.0.0.1", port)
+
+
+def _step(text: str) -> float:
+    """A progress line on stderr (also when it is not a terminal: make demo piped to a log)."""
+    import time
+
+    typer.echo(text, err=True)
+    return time.perf_counter()
+
+
+def _build_demo(db_url: str, data_dir: Path, day: date, seed: int, structure: str,
+                settings: Settings) -> tuple[list, Path | None, list]:
+    """Synthesise, load, print the region and ICB table, precompute, import the published series."""
+    import time
+
+    from parity.db import open_database
+    from parity.db.shared import loading
+    from parity.ingest import load_extract
+    from parity.orgs import structure_label
+    from parity.reports.measures import measure_table
+    from parity.reports.render import rich_table
+    from parity.rules import load_measure
+    from parity.synth import generate
+
+    extract = data_dir / "demo-extract"
+    typer.echo(f"Building a synthetic South East region ({structure_label(structure)}) as at {day.isoformat()} …")
+    t = _step("demo: 1/4 synthesising the extract …")
+    summary = generate(extract, scale="region", seed=seed, as_of=day, fmt="parquet", structure=structure,
+                       progress=True)
+    typer.echo(f"  {_summary_line(summary)}")
+    _step(f"demo: synthesised in {time.perf_counter() - t:.1f} s")
+    with open_database(db_url) as db, loading(db):
+        t = _step("demo: 2/4 loading it …")
+        load_extract(db, extract, mode="replace", progress=True)
+        _step(f"demo: loaded in {time.perf_counter() - t:.1f} s")
+        m = load_measure("phsmi")
+        for level in ("region", "icb"):
+            df = measure_table(db, m, day, level, structure=structure, settings=None).drop(columns="parent_code")
+            rich_table(df, f"{m.name} — as at {day.isoformat()} — by {level}")
+        t = _step("demo: 3/4 precomputing the dashboard's results …")
+        _refresh(db, settings, day)
+        from parity.reports.published import import_published, packaged_series
+
+        _step("demo: 4/4 published series, users and MESH …")
+        typer.echo(import_published(db, packaged_series()).describe())
+        return _demo_users_and_mesh(db, day, data_dir, seed_messages=True)
+
+
+def _demo_users_and_mesh(db: Database, day: date, data_dir: Path, *, seed_messages: bool) -> tuple[list, Path | None,
+                                                                                                   list]:
+    from parity.demo import create_demo_users, seed_demo_messages, write_sandbox_mesh_config
+
+    logins = create_demo_users(db, day)
+    mesh_file = write_sandbox_mesh_config(db, day, data_dir / "mesh-sandbox.toml")
+    seeded = seed_demo_messages(db, day) if mesh_file is not None and seed_messages else []
+    return logins, mesh_file, seeded
 
 
 def _refresh(db: Database, settings: Settings, day: date) -> None:

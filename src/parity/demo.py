@@ -158,3 +158,54 @@ def seed_demo_messages(db: Database, as_of: date) -> list[str]:
         record = record_from_form(template, form, trust_code=trust, created_by="trust", today=today)
         queued.append(submit_check(db, record, template, source="form"))
     return queued
+
+
+# -- reusing a built demo (issue 16 target 5) --------------------------------------------------------
+MARKER = "demo.json"
+
+
+def demo_recipe(seed: int, as_of: date, structure: str) -> dict[str, str]:
+    """What a demo database is built from: a second ``parity demo`` with the same recipe reuses it. The
+    fingerprint covers the generator and this module, so a change to either builds the data again."""
+    import hashlib
+
+    from parity import __version__
+    from parity import synth as synth_package
+
+    digest = hashlib.sha256()
+    sources = sorted(Path(synth_package.__file__).parent.glob("*.py")) + [Path(__file__)]
+    for source in sources:
+        digest.update(source.read_bytes())
+    return {"seed": str(seed), "as_of": as_of.isoformat(), "structure": structure, "scale": "region",
+            "parity": __version__, "code": digest.hexdigest()[:16]}
+
+
+def reusable_demo(db: Database | None, marker: Path, recipe: dict[str, str]) -> dict[str, str] | None:
+    """The marker of a finished demo build with this ``recipe`` whose data is still in ``db`` (its data
+    version unchanged since the build), else None."""
+    import json
+
+    from parity.reports.results import data_version
+
+    if db is None or not marker.is_file():
+        return None
+    try:
+        saved = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("recipe") != recipe:
+        return None
+    if saved.get("data_version") != data_version(db):
+        return None
+    return saved
+
+
+def write_demo_marker(db: Database, marker: Path, recipe: dict[str, str]) -> None:
+    """Record a finished demo build (written last: an interrupted build is never reused)."""
+    import json
+    from datetime import UTC, datetime
+
+    from parity.reports.results import data_version
+
+    marker.write_text(json.dumps({"recipe": recipe, "data_version": data_version(db),
+                                  "built_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}, indent=1) + "\n")

@@ -6,6 +6,8 @@ Only file names, stage names and counts are shown, never values from the extract
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +28,10 @@ class Progress:
 
     def __init__(self, enabled: bool) -> None:
         self._bar: Any = None
-        if enabled:
+        # Not a terminal (make demo piped to a log, CI): a plain line as each stage starts and ends,
+        # since a live bar would print nothing until the end (issue 16 target 5).
+        self._lines = enabled and not sys.stderr.isatty()
+        if enabled and not self._lines:
             from rich.console import Console
             from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
@@ -51,6 +56,14 @@ class Progress:
     @contextlib.contextmanager
     def stage(self, description: str) -> Iterator[Stage]:
         stage = Stage(description)
+        if self._lines:
+            started = time.perf_counter()
+            sys.stderr.write(f"load: {description} …\n")
+            sys.stderr.flush()
+            yield stage
+            sys.stderr.write(f"load: {stage.result} ({time.perf_counter() - started:.1f} s)\n")
+            sys.stderr.flush()
+            return
         if self._bar is None:
             yield stage
             return
