@@ -104,7 +104,8 @@ def section(rows: list[dict[str, Any]], repeats: int, master: str) -> str:
         lines.append(f"| {r['scale']} | {r['patients']:,} | {r['events']:,} | {r['register']:,} | {r['load_s']:.1f} s "
                      f"| {r['duck_s']:.1f} s | {r['open_s']:.1f} s | {r['spark_s']:.1f} s "
                      f"| {r['spark_s'] / r['duck_s']:.1f}× | yes: {r['status_rows']:,} patients, every level |")
-    lines += ["", "Every Spark answer equalled DuckDB's (the run stops otherwise). The first scale's 'open' includes the new session's warm-up (its first jobs compile). On two shared cores Spark "
+    lines += ["", "Every Spark answer equalled DuckDB's (the run stops otherwise). The first scale's 'open' "
+              "includes the new session's warm-up (its first jobs compile). On two shared cores Spark "
               "pays per job (scheduling, code generation, Arrow transfer); on a platform's cluster the same "
               "jobs spread over many executors. England scale: `--scales england` (not run here: too long on "
               "this machine).", END]
