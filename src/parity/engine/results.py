@@ -375,7 +375,7 @@ class ResultStore:
         with self._lock:
             engine = self._engines.get(lists.key)
             if engine is None:
-                engine = self._engines[lists.key] = IbisEngine(self.db, codes_for=lists.codes_for)
+                engine = self._engines[lists.key] = IbisEngine(self.db.ibis, self.db.dialect, codes_for=lists.codes_for)
         return engine
 
     def _compute_aggregates(self, measure: Measure, dates: list[date], structure: str,

@@ -74,7 +74,7 @@ def measure_table(db: Database, measure: Measure, as_of: date, level: str, *, st
         raise ConfigurationError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     structure = structure_for(as_of, structure)
     lists = codelists or resolve_codelists(db)
-    df = IbisEngine(db, codes_for=lists.codes_for).aggregate(measure, as_of, level, structure)
+    df = IbisEngine(db.ibis, db.dialect, codes_for=lists.codes_for).aggregate(measure, as_of, level, structure)
     if level == "england" and len(df):
         df["org_name"] = england_name(db, structure)
     if parent:
@@ -101,7 +101,7 @@ def patient_table(db: Database, measure: Measure, as_of: date, *, codelists: Cod
     from parity.engine.ibis_engine import IbisEngine
 
     lists = codelists or resolve_codelists(db)
-    df = IbisEngine(db, codes_for=lists.codes_for).patient_status(measure, as_of)
+    df = IbisEngine(db.ibis, db.dialect, codes_for=lists.codes_for).patient_status(measure, as_of)
     check_ids = [c.id for c in measure.checks]
     cols = ["nhs_number", "practice_code", "on_register", "in_denominator", *check_ids, "checks_done", "all_six"]
     if measure.is_bundle:
