@@ -53,7 +53,7 @@ class Database:
         be used by two threads at once, and the web app serves requests from a thread pool.
         """
         with self.lock:
-            if self.kind == "postgres" and _exists_already(self._raw, sql):
+            if self.dialect.skips_existing and _exists_already(self.dialect, self._raw, sql):
                 return []
             if self.shared is not None and self.shared.mode == "ro":
                 return self._execute_shared(self.shared, sql, params)
@@ -65,7 +65,7 @@ class Database:
         writing only for a statement DuckDB refuses read-only (``parity.db.shared``)."""
         if not self._in_transaction:
             shared.follow()
-        if _exists_already_duckdb(self._raw, sql):
+        if _exists_already(self.dialect, self._raw, sql):
             return []
         if sql.strip().rstrip(";").upper() == "CHECKPOINT" and shared.checkpoint_not_needed():
             return []
@@ -120,7 +120,7 @@ class Database:
         """Create any missing Parity tables, and add optional columns newer than the table (idempotent)."""
         for table in TABLES.values():
             self.execute(table.ddl())
-        if self.kind in ("duckdb", "postgres"):
+        if self.dialect.stores_tables:
             from parity.db.schema import ADDED_COLUMNS
 
             for name, columns in ADDED_COLUMNS.items():
@@ -159,35 +159,17 @@ _IF_NOT_EXISTS = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+([A-Za-z_][A-Za-z0-9_.]*)", re.IGNORECASE)
 
 
-def _exists_already(raw: Any, sql: str) -> bool:
-    """True for ``CREATE TABLE/INDEX IF NOT EXISTS x`` when ``x`` exists (PostgreSQL).
+def _exists_already(dialect: Dialect, raw: Any, sql: str) -> bool:
+    """True for ``CREATE TABLE/INDEX IF NOT EXISTS x`` when ``x`` exists (``Dialect.exists``).
 
     PostgreSQL checks the CREATE privilege (and, for an index, table ownership) before it looks for
     the object, so a least-privilege role (``parity db grant``, issue 12 finding 7) could not even run
-    the idempotent set-up every ``ensure_*`` helper runs. All of them go through ``execute``, so the
+    the idempotent set-up every ``ensure_*`` helper runs; on a shared DuckDB file attached read-only
+    such set-up would otherwise hold the file for writing. All of them go through ``execute``, so the
     skip is made once, here.
     """
     m = _IF_NOT_EXISTS.match(sql)
-    if m is None:
-        return False
-    with raw.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [m.group(1)])
-        row = cur.fetchone()
-    return bool(row and row[0])
-
-
-def _exists_already_duckdb(raw: Any, sql: str) -> bool:
-    """True for ``CREATE TABLE/INDEX IF NOT EXISTS x`` when ``x`` exists in the current catalog (DuckDB):
-    on a shared file attached read-only, such set-up would otherwise hold the file for writing."""
-    m = _IF_NOT_EXISTS.match(sql)
-    if m is None:
-        return False
-    name = m.group(1).split(".")[-1].lower()
-    row = raw.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND lower(table_name) = ? "
-        "UNION ALL SELECT 1 FROM duckdb_indexes() WHERE database_name = current_database() "
-        "AND lower(index_name) = ? LIMIT 1", [name, name]).fetchone()
-    return row is not None
+    return m is not None and dialect.exists(raw, m.group(1))
 
 
 def open_database(url: str, *, create: bool = True, memory_limit: str | None = None,

@@ -61,6 +61,12 @@ class Dialect:
     for_update: str = ""
     #: database roles that can be granted least privilege (``parity db grant``)
     roles: bool = False
+    #: ``CREATE … IF NOT EXISTS`` of an existing object is skipped by Parity before it reaches the
+    #: database (``Database.execute``): PostgreSQL checks the CREATE privilege first, which a
+    #: least-privilege role lacks; on a read-only Spark source it would create a real table
+    skips_existing: bool = False
+    #: Parity creates and writes its own tables here (DuckDB, PostgreSQL; not a Spark source)
+    stores_tables: bool = True
     #: an extract is staged and checked inside the database itself (DuckDB runs the checks' SQL);
     #: otherwise in a DuckDB work file and then copied over (``parity.ingest.load``)
     validates_in_place: bool = False
@@ -75,6 +81,10 @@ class Dialect:
         """Commit if the block succeeds, roll back on any exception."""
         raise ConfigurationError(f"{self.name} has no transactions")
         yield  # pragma: no cover
+
+    def exists(self, raw: Any, name: str) -> bool:
+        """Whether a table or index ``name`` exists in the current schema."""
+        return False
 
     def close(self, con: Any, raw: Any) -> None:
         """Disconnect the Ibis backend (and the DBAPI connection when the backend does not own it)."""
@@ -154,6 +164,14 @@ class DuckDBDialect(Dialect):
             raise
         raw.execute("COMMIT")
 
+    def exists(self, raw: Any, name: str) -> bool:
+        name = name.split(".")[-1].lower()
+        row = raw.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND lower(table_name) = ? "
+            "UNION ALL SELECT 1 FROM duckdb_indexes() WHERE database_name = current_database() "
+            "AND lower(index_name) = ? LIMIT 1", [name, name]).fetchone()
+        return row is not None
+
     def insert_arrow(self, db: Database, table: str, data: pa.Table, columns: Sequence[str]) -> None:
         # DuckDB scans a registered Arrow table in place: no copy, no row loop.
         view = f"_parity_insert_{table}"
@@ -183,6 +201,7 @@ class PostgresDialect(Dialect):
     append_only_triggers: bool = True
     for_update: str = " FOR UPDATE"
     roles: bool = True
+    skips_existing: bool = True
     # Autovacuum never analyses temporary tables; without statistics the planner guesses a few
     # rows and picks nested loops over hundreds of thousands.
     analyze_temp_tables: bool = True
@@ -204,6 +223,12 @@ class PostgresDialect(Dialect):
     def transaction(self, raw: Any) -> Iterator[None]:
         with raw.transaction():
             yield
+
+    def exists(self, raw: Any, name: str) -> bool:
+        with raw.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+            row = cur.fetchone()
+        return bool(row and row[0])
 
     def close(self, con: Any, raw: Any) -> None:
         super().close(con, raw)

@@ -95,15 +95,18 @@ class SparkDialect(Dialect):
     transactions: bool = False
     watch_row_counts: bool = False
     serves_web_app: bool = False
+    skips_existing: bool = True
+    stores_tables: bool = False
+
+    def exists(self, raw: Any, name: str) -> bool:
+        return bool(raw.catalog.tableExists(name))
 
     def execute(self, raw: Any, sql: str, params: Sequence[Any] | None) -> list[tuple]:
-        # Read-only: the Parity tables a Spark "database" has are temporary views made by open_spark.
-        # "CREATE TABLE IF NOT EXISTS <a view>" (schema set-up before a read) is therefore a no-op.
-        words = sql.split(None, 6)
+        # Read-only: the Parity tables a Spark "database" has are temporary views made by open_spark
+        # ("CREATE TABLE IF NOT EXISTS <a view>", schema set-up before a read, never gets here:
+        # ``skips_existing``).
+        words = sql.split(None, 1)
         verb = words[0].upper() if words else ""
-        if verb == "CREATE" and [w.upper() for w in words[1:5]] == ["TABLE", "IF", "NOT", "EXISTS"] \
-                and len(words) > 5 and raw.catalog.tableExists(words[5].split("(")[0]):
-            return []
         if verb in _WRITES:
             raise ConfigurationError("a Spark source is read-only: Parity stores its own tables in DuckDB or "
                                      "PostgreSQL (results go back with --write-table)")
