@@ -173,3 +173,55 @@ def test_a_load_while_serving_switches_the_data_without_a_restart(served):
     assert api_rows == cli_rows  # the server answers from the new data, cached figures dropped
     assert api_rows[PRACTICE] != old_rows[PRACTICE]  # a different extract: a different register
     assert not Path(str(served["file"]) + ".rewrite").exists()
+
+
+def test_cached_figures_move_to_a_new_codelist_release_without_a_restart(tmp_path):
+    """The server's cached results are keyed by data version, which a codelist release changes: a release
+    imported and chosen while it serves (here from the same process, which shares its file) is used on the
+    next request, with no restart."""
+    from dataclasses import replace as dc_replace
+
+    from fastapi.testclient import TestClient
+
+    from parity.codes import load_codelist
+    from parity.codes.release import PCD_COLUMNS, read_release_file
+    from parity.codes.store import choose_release, import_release
+    from parity.settings import Settings
+    from parity.web import create_app
+
+    folder = tmp_path / "extract"
+    generate(folder, scale="practice", area=PRACTICE, patients=120, seed=5, as_of=date(2026, 6, 30), fmt="csv",
+             structure="2022-23")
+    file = tmp_path / "parity.duckdb"
+    with open_database(str(file)) as db:
+        load_extract(db, folder)
+        add_user(db, "practice1", "practice", PRACTICE, PASSWORD)
+        token = issue_token(db, "practice1")
+    rows = [("ALC_COD", "ALC_COD description", str(load_codelist("ALC_COD").codes[0].code), "t",
+             "999004691000230108", "QOF Mental health")]
+    rows += [("MH_COD", "MH_COD description", str(c.code), "t", "999004691000230108", "QOF Mental health")
+             for c in load_codelist("MH_COD").codes]
+    release = tmp_path / "release.txt"
+    release.write_text("\n".join("\t".join(r) for r in [PCD_COLUMNS, *rows]) + "\n", encoding="utf-8")
+    settings = dc_replace(Settings(database_url=str(file)), secret_key="c" * 40, structure="2022-23",
+                          today=date(2026, 7, 15))
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings)) as client:
+        url = f"/api/v1/measures?level=practice&as_of={AS_OF}"
+        before = client.get(url, headers=headers).json()
+        assert "shipped" in before["codelists"]
+        with open_database(str(file), create=False) as db:
+            import_release(db, "one-alcohol-code", read_release_file(release))
+            choose_release(db, "one-alcohol-code")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            after = client.get(url, headers=headers).json()
+            if after["data_version"] != before["data_version"]:
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the server kept the results of the old release")
+        assert "one-alcohol-code" in after["codelists"]
+        old_alcohol = {r["org_code"]: r["checks"]["alcohol"]["done"] for r in before["rows"]}
+        new_alcohol = {r["org_code"]: r["checks"]["alcohol"]["done"] for r in after["rows"]}
+        assert new_alcohol[PRACTICE] < old_alcohol[PRACTICE]  # one alcohol code counts fewer people

@@ -121,6 +121,7 @@ def load(
     if not folder.is_dir():
         raise ConfigurationError(f"{folder} is not a folder")
     from parity.access.grant import create_all_tables
+    from parity.db.indexes import ensure_patient_indexes
     from parity.db.shared import loading
 
     # On a shared DuckDB file a running server keeps serving the old data and moves to the new when
@@ -129,6 +130,7 @@ def load(
         result = load_extract(db, folder, mode="append" if append else "replace", progress=sys.stderr.isatty(),
                               allow_empty=allow_empty)
         create_all_tables(db)  # so commands beside a server never need to create one
+        ensure_patient_indexes(db)  # a patient page reads only that patient's rows
         if precompute:
             _refresh(db, settings, _as_of(None))
     counts = ", ".join(f"{n:,} {t}" for t, n in result.counts.items())
@@ -258,6 +260,7 @@ def _build_demo(db_url: str, data_dir: Path, day: date, seed: int, structure: st
     import time
 
     from parity.db import open_database
+    from parity.db.indexes import ensure_patient_indexes
     from parity.db.shared import loading
     from parity.ingest import load_extract
     from parity.orgs import structure_label
@@ -276,6 +279,7 @@ def _build_demo(db_url: str, data_dir: Path, day: date, seed: int, structure: st
     with open_database(db_url) as db, loading(db):
         t = _step("demo: 2/4 loading it …")
         load_extract(db, extract, mode="replace", progress=True)
+        ensure_patient_indexes(db)
         _step(f"demo: loaded in {time.perf_counter() - t:.1f} s")
         m = load_measure("phsmi")
         for level in ("region", "icb"):

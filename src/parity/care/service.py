@@ -133,10 +133,17 @@ def passport_document(db: Database, nhs_number: str, as_of: date, kind: str, mea
 
 
 def register_of(store: ResultStore, as_of: date, measure_id: str = "phsmi") -> frozenset[str]:
-    """NHS numbers in the measure's denominator on ``as_of``: follow-up is about the SMI register."""
-    status = store.status(measure_id, as_of)
-    keep = status["in_denominator"].fillna(False).astype(bool)
-    return frozenset(status.loc[keep, "nhs_number"].astype(str))
+    """NHS numbers in the measure's denominator on ``as_of``: follow-up is about the SMI register.
+
+    Kept until the data changes (``ResultStore.derived``): building it walks every patient's status, which a
+    page about one patient must not pay for on every request (issue 16 target 3)."""
+
+    def build() -> frozenset[str]:
+        status = store.status(measure_id, as_of)
+        keep = status["in_denominator"].fillna(False).astype(bool)
+        return frozenset(status.loc[keep, "nhs_number"].astype(str))
+
+    return store.derived(("register_of", measure_id, as_of), build)
 
 
 def followup_findings(db: Database, as_of: date, *, practice_codes: list[str] | None = None,
@@ -147,6 +154,8 @@ def followup_findings(db: Database, as_of: date, *, practice_codes: list[str] | 
 
     store = store_for(db, results)
     register = register_of(store, as_of, measure_id)
+    if nhs_numbers is not None:  # a few patients: pass on only their membership, not the whole register
+        register = frozenset(n for n in nhs_numbers if n in register)
     with db.lock:
         return findings(db, as_of, practice_codes=practice_codes, nhs_numbers=nhs_numbers, register=register)
 

@@ -88,6 +88,11 @@ def rewrite(db: Database) -> Iterator[Database]:
         shutil.copyfile(file, work_path)
         try:
             work = open_database(str(work_path), create=False, shared=False)  # private until renamed in
+            # Indexes for one-patient pages would be kept up to date row by row during the load (twice the
+            # time); the load's caller makes them again afterwards (parity.db.indexes).
+            from parity.db.indexes import drop_patient_indexes
+
+            drop_patient_indexes(work)
         except BaseException:
             _remove(file)
             raise

@@ -14,6 +14,10 @@ like this:
   write-ahead log between writes. Measured on an ICB-scale file (34 MB): re-attaching read-only
   3.6 ms, a write with its two re-attaches 20 ms, against 12 ms for a fresh read-only connection and
   56 ms for a fresh writing connection, write and close (``/tmp`` probe, issue 16 notes);
+* a server keeps the file attached for writing after its first write (``make_sticky``), so an audited
+  page costs a statement, until another process asks for the file: a reader that finds it held touches
+  ``<file>.want``, and the server, which looks every 0.1 s, attaches it read-only again and writes the
+  short way for the next ``YIELD_SECONDS``;
 * ``parity load`` builds a copy and renames it in (``parity.db.rewrite``). While it does, it holds
   the file's *writer lock* (``flock`` on ``<file>.lock``) exclusively; every in-place write takes it
   shared, so no write lands in the old file after the copy was taken (it would be lost at the
@@ -36,7 +40,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,7 @@ from parity.errors import DatabaseError
 ALIAS = "parity"  # the attached file's catalog name (the default catalog while attached)
 LOCK_SUFFIX = ".lock"
 DEFAULT_WAIT_SECONDS = 15.0
+YIELD_SECONDS = 10.0  # after another process asked, a server writes without keeping the file this long
 _POLL_SECONDS = 0.05
 _PID = re.compile(r"\(PID (\d+)\)")
 # Writer locks this process holds exclusively (a load), by lock file: its own in-place writes skip
@@ -85,6 +90,13 @@ def wait_seconds() -> float:
 def lock_path(file: Path) -> Path:
     """The writer lock beside a DuckDB ``file``."""
     return file.with_name(file.name + LOCK_SUFFIX)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _ident(file: Path) -> tuple[int, int] | None:
@@ -157,6 +169,13 @@ class SharedFile:
         self._root = duckdb.connect(":memory:")
         self._cursors: list[Any] = []
         self._ident: tuple[int, int] | None = None
+        # A server keeps the file attached for writing between writes (``make_sticky``) until another
+        # process asks (``ask_to_yield``); ``_hold`` is its shared writer lock meanwhile.
+        self.sticky = False
+        self._hold: int | None = None
+        self._yield_until = 0.0
+        self._want_seen = 0.0
+        self._stop = threading.Event()
 
     @property
     def raw(self) -> Any:
@@ -180,8 +199,12 @@ class SharedFile:
             with contextlib.suppress(Exception):
                 cur.close()
             if not self._cursors:
+                self._stop.set()
                 with contextlib.suppress(Exception):
                     self.detach()
+                if self._hold is not None:
+                    os.close(self._hold)
+                    self._hold = None
                 with contextlib.suppress(Exception):
                     self._root.close()
                 if _OPEN.get(str(self.file)) is self:
@@ -205,6 +228,8 @@ class SharedFile:
                     # A server holds the file read-only for as long as it runs: waiting would not help.
                     if time.monotonic() >= deadline or (not read_only and _held_by_server(exc)):
                         raise DatabaseError(busy_message(self.file, exc, writing=not read_only)) from None
+                    if read_only and not self.sticky:
+                        ask_to_yield(self.file)  # a server keeping it for writing lets readers in
                     time.sleep(_POLL_SECONDS)
                     continue
                 if _ident(self.file) == before:
@@ -248,24 +273,63 @@ class SharedFile:
         if self.mode == "rw":
             yield
             return
-        with self.lock, _writer_lock(self.lock_file, exclusive=False, wait=self.wait) as got:
-            if not got:
+        with self.lock:
+            loader = str(self.lock_file) in _EXCLUSIVE
+            fd = None if loader else _acquire(self.lock_file, exclusive=False, wait=self.wait)
+            if fd is None and not loader:
                 raise DatabaseError(f"the DuckDB database {self.file} is being replaced by "
                                     f"{_holder_of_writer_lock(self.lock_file)}; wait for it to finish and try again")
-            self.detach()
             try:
-                self.attach(read_only=False)
-            except BaseException:
-                self.attach(read_only=True)
-                raise
-            try:
-                yield
-            finally:
-                if str(self.lock_file) not in _EXCLUSIVE:
-                    self.detach()
+                self.detach()
+                try:
+                    self.attach(read_only=False)
+                except BaseException:
                     self.attach(read_only=True)
-                # else a load: the file stays attached for writing until ``loading`` ends, because its
-                # precompute writes hundreds of results and readers keep the old file meanwhile anyway.
+                    raise
+                try:
+                    yield
+                finally:
+                    if loader:
+                        pass  # a load keeps it until ``loading`` ends: its precompute writes hundreds of results
+                    elif self.sticky and time.monotonic() >= self._yield_until:
+                        self._hold, fd = fd, None  # a server keeps it: its next write costs nothing extra
+                    else:
+                        self.detach()
+                        self.attach(read_only=True)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+
+    # -- a server keeps the file for writing -----------------------------------------------------
+    def make_sticky(self) -> None:
+        """Keep the file attached for writing between writes (a server: its audit entries then cost a
+        statement, not two re-attaches) until another process asks; a thread watches for that."""
+        if self.sticky:
+            return
+        self.sticky = True
+        self._want_seen = _mtime(want_path(self.file))
+        threading.Thread(target=self._watch, name="parity-duckdb-yield", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            seen = _mtime(want_path(self.file))
+            if seen > self._want_seen:
+                self._want_seen = seen
+                self.yield_to_others()
+
+    def yield_to_others(self, seconds: float = YIELD_SECONDS) -> None:
+        """Attach read-only and release the writer lock; write without keeping it for ``seconds``."""
+        with self.lock:
+            self._yield_until = time.monotonic() + seconds
+            if self._hold is None:
+                return
+            try:
+                if self.mode == "rw":
+                    self.detach()  # checkpoints: another process may now copy or read the file
+                    self.attach(read_only=True)
+            finally:
+                os.close(self._hold)
+                self._hold = None
 
     def downgrade(self) -> None:
         """Attach read-only again if attached for writing."""
@@ -281,29 +345,48 @@ class SharedFile:
 
 
 
+def _acquire(path: Path, *, exclusive: bool, wait: float, on_wait: Callable[[], None] | None = None) -> int | None:
+    """An open ``path`` holding its ``flock`` (close it to release), or None if not got within ``wait`` s."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, mode)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            if on_wait is not None:
+                on_wait()
+            time.sleep(_POLL_SECONDS)
+
+
 @contextlib.contextmanager
-def _writer_lock(path: Path, *, exclusive: bool, wait: float) -> Iterator[bool]:
+def _writer_lock(path: Path, *, exclusive: bool, wait: float,
+                 on_wait: Callable[[], None] | None = None) -> Iterator[bool]:
     """``flock`` on ``path`` for the block; yields False if not got within ``wait`` seconds."""
-    key = str(path)
-    if key in _EXCLUSIVE:  # this process is the loader: its own writes go ahead
+    if str(path) in _EXCLUSIVE:  # this process is the loader: its own writes go ahead
         yield True
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _acquire(path, exclusive=exclusive, wait=wait, on_wait=on_wait)
     try:
-        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, mode)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(_POLL_SECONDS)
-        yield True
+        yield fd is not None
     finally:
-        os.close(fd)  # releases the flock
+        if fd is not None:
+            os.close(fd)  # releases the flock
+
+
+def want_path(file: Path) -> Path:
+    """Touched by a process that waits for a server holding ``file`` for writing (``SharedFile.sticky``)."""
+    return file.with_name(file.name + ".want")
+
+
+def ask_to_yield(file: Path) -> None:
+    """Ask a server that keeps ``file`` attached for writing to attach it read-only (it checks every 0.1 s)."""
+    with contextlib.suppress(OSError):
+        want_path(file).touch()
 
 
 def may_discard_rewrite(file: Path) -> bool:
@@ -328,7 +411,7 @@ def replacing(file: Path, *, wait: float | None = None) -> Iterator[None]:
         yield
         return
     limit = wait_seconds() if wait is None else wait
-    with _writer_lock(path, exclusive=True, wait=limit) as got:
+    with _writer_lock(path, exclusive=True, wait=limit, on_wait=lambda: ask_to_yield(file)) as got:
         if not got:
             raise DatabaseError(f"the DuckDB database {file} is being written by {_holder_of_writer_lock(path)}; "
                                 "wait for it to finish and try again")

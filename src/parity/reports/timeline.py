@@ -140,13 +140,14 @@ def patient_timeline(db: Database, measure: Measure, nhs_number: str, as_of: dat
     wanted = sorted(set().union(*clusters.values())) if clusters else []
     events: list[dict[str, Any]] = []
     if wanted:
-        marks = ", ".join("?" * len(wanted))
-        rows = db.execute(
-            "SELECT date, snomed_code, value, unit, recorded_by FROM events "
-            f"WHERE nhs_number = ? AND date <= ? AND snomed_code IN ({marks}) "
-            "ORDER BY date DESC, snomed_code",
-            [nhs_number, as_of, *wanted],
-        )
+        # Filtered by NHS number alone in SQL, so the index on events(nhs_number) answers it (a long code
+        # list turns the query into a join over every event); the patient's own rows are then cut here.
+        keep = frozenset(wanted)
+        rows = sorted(
+            ((d, code, value, unit, recorded_by) for d, code, value, unit, recorded_by in db.execute(
+                "SELECT date, snomed_code, value, unit, recorded_by FROM events WHERE nhs_number = ?", [nhs_number])
+             if d <= as_of and int(code) in keep),
+            key=lambda r: (-r[0].toordinal(), int(r[1])))
         events = [
             {"nhs_number": nhs_number, "date": d, "snomed_code": int(code),
              "value": None if value is None else float(value), "unit": unit, "recorded_by": recorded_by}

@@ -99,6 +99,10 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             # Every table now, while this server can still write them all: beside it on a DuckDB file,
             # other commands only read (parity.db.shared), and a missing table there cannot be made.
             create_all_tables(database)
+        if own and database.shared is not None:
+            # A DuckDB file shared with the command line: keep it for writing between writes until a
+            # command asks for it (parity.db.shared), so an audited page pays no re-attach.
+            database.shared.make_sticky()
         app.state.parity = AppState(settings, database)
         worker = _mesh_worker(settings, database)
         try:

@@ -1,0 +1,58 @@
+"""Indexes that make one patient's rows cheap to read (issue 16, target 3).
+
+A patient page (timeline, passport, contacts, findings) asks for one NHS number's events,
+registrations and prescriptions. Without an index every such query scans the whole table, so the page
+cost what the whole database cost: at region scale (7.7 million events) 24 ms for each events query,
+1.2 ms with the index; England has seven times the events. The engine and the load never use these
+indexes, so they are made *after* a load (``parity load``, ``parity demo``), not kept up to date during
+it (schema.py: index maintenance would slow bulk loads); a database without them still answers, by scanning.
+
+DuckDB builds an ART index (``CREATE INDEX``; used for equality filters on the column, including a bound
+parameter), PostgreSQL a B-tree. Measured at region scale: 6 s and 370 MB to build on 7.7 million events.
+"""
+
+from __future__ import annotations
+
+from parity.db.connection import Database
+
+#: (index name, table, column): the tables a one-patient page reads by NHS number.
+PATIENT_INDEXES: tuple[tuple[str, str, str], ...] = (
+    ("events_nhs_number", "events", "nhs_number"),
+    ("registrations_nhs_number", "registrations", "nhs_number"),
+    ("medications_nhs_number", "medications", "nhs_number"),
+    ("patients_nhs_number", "patients", "nhs_number"),
+)
+
+
+def ensure_patient_indexes(db: Database) -> list[str]:
+    """Create the missing ``PATIENT_INDEXES`` (idempotent); returns the names created."""
+    if db.kind not in ("duckdb", "postgres"):
+        return []
+    with db.lock:
+        have = _existing(db)
+        made = []
+        for name, table, column in PATIENT_INDEXES:
+            if name.lower() not in have:
+                db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
+                made.append(name)
+        return made
+
+
+def _existing(db: Database) -> set[str]:
+    if db.kind == "duckdb":
+        rows = db.execute("SELECT index_name FROM duckdb_indexes() WHERE database_name = current_database()")
+    else:
+        rows = db.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+    return {str(r[0]).lower() for r in rows}
+
+
+def drop_patient_indexes(db: Database) -> None:
+    """Drop ``PATIENT_INDEXES`` before a bulk load (made again after it by ``ensure_patient_indexes``).
+
+    Measured at region scale (7.7 million events): a replace load with the events index in place took
+    28.5 s of CPU and 54 s, against 12 s and 20 s without it (the index kept up to date row by row)."""
+    if db.kind not in ("duckdb", "postgres"):
+        return
+    with db.lock:
+        for name in _existing(db) & {n.lower() for n, _, _ in PATIENT_INDEXES}:
+            db.execute(f"DROP INDEX IF EXISTS {name}")
