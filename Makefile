@@ -62,6 +62,7 @@ bench: $(STAMP) $(MESH_STAMP)
 	$(BIN)/python benchmarks/web_load.py
 	$(BIN)/python benchmarks/mesh_filing.py
 	$(BIN)/python benchmarks/care.py
+	$(BIN)/python benchmarks/patient_page.py
 	$(BIN)/python benchmarks/spark.py
 
 lint: $(STAMP)
