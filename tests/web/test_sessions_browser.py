@@ -1,8 +1,9 @@
 """A working session for each user, in Debian's Chromium at the laptop and desktop widths people use.
 
 Every page is opened as each role it is for, at 1366x768 and 1920x1080: the page must not be wider than the
-window (``document.documentElement.scrollWidth <= innerWidth``), charts must draw, and there must be no console
-error, no failed request and no request leaving the server. Then what each user came to do:
+window (``document.documentElement.scrollWidth <= innerWidth``), charts must draw, the basic accessibility
+audit of ``test_browser`` must pass, and there must be no console error, no failed request and no request
+leaving the server. Then what each user came to do:
 
 - practice recall: Priorities holds exactly the people with a check missing (never someone with all six,
   worked out here from the engine's per-patient status, not from the Priorities code), people missing only
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import TIMEOUT, Watch, chromium  # noqa: F401 - chromium is a fixture
+from test_browser import AUDIT_JS, TIMEOUT, Watch, chromium  # noqa: F401 - chromium is a fixture
 from test_programme_browser import published_world  # noqa: F401 - a fixture: the published series imported
 from webkit import AS_OF, PASSWORD, WebWorld
 
@@ -128,7 +129,8 @@ def shot(page: Any, name: str, height: int = 1400) -> None:
 def test_every_page_fits_the_window(session: Any, live_server: str, published_world: WebWorld,  # noqa: F811
                                     role: str, width: str) -> None:
     page, watch = session(role, width)
-    wide = []
+    wide: list[str] = []
+    problems: list[str] = []
     for path in pages_for(role, published_world):
         response = page.goto(live_server + path)
         assert response is not None and response.status == 200, (path, response and response.status)
@@ -136,7 +138,10 @@ def test_every_page_fits_the_window(session: Any, live_server: str, published_wo
         scroll, inner = overflow(page)
         if scroll > inner:
             wide.append(f"{path}: {scroll}px in a {inner}px window")
+        if "/passport.html" not in path:  # the standalone passport is en-GB and tested in tests/care
+            problems += [f"{path}: {p}" for p in page.evaluate(AUDIT_JS)]
     assert wide == [], wide
+    assert problems == [], problems  # one h1, headings in order, labels, captions, named charts
     watch.assert_clean()
 
 
