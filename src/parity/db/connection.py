@@ -65,7 +65,7 @@ class Database:
         writing only for a statement DuckDB refuses read-only (``parity.db.shared``)."""
         if not self._in_transaction:
             shared.follow()
-        if _exists_already(self.dialect, self._raw, sql):
+        if _exists_already(self.dialect, self._raw, sql) or _column_exists_already(self._raw, sql):
             return []
         if sql.strip().rstrip(";").upper() == "CHECKPOINT" and shared.checkpoint_not_needed():
             return []
@@ -170,6 +170,23 @@ def _exists_already(dialect: Dialect, raw: Any, sql: str) -> bool:
     """
     m = _IF_NOT_EXISTS.match(sql)
     return m is not None and dialect.exists(raw, m.group(1))
+
+
+_ADD_COLUMN_IF_NOT_EXISTS = re.compile(
+    r"^\s*ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_.]*)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+([A-Za-z_][A-Za-z0-9_]*)",
+    re.IGNORECASE)
+
+
+def _column_exists_already(raw: Any, sql: str) -> bool:
+    """True for ``ALTER TABLE t ADD COLUMN IF NOT EXISTS c`` when ``t`` has ``c`` (a shared DuckDB file: such
+    set-up, run by readers such as ``parity mesh status``, would otherwise need the file for writing)."""
+    m = _ADD_COLUMN_IF_NOT_EXISTS.match(sql)
+    if m is None:
+        return False
+    row = raw.execute(
+        "SELECT 1 FROM duckdb_columns() WHERE database_name = current_database() AND lower(table_name) = ? "
+        "AND lower(column_name) = ? LIMIT 1", [m.group(1).split(".")[-1].lower(), m.group(2).lower()]).fetchone()
+    return row is not None
 
 
 def open_database(url: str, *, create: bool = True, memory_limit: str | None = None,
