@@ -48,7 +48,11 @@ def test_a_marker_is_reused_only_for_the_same_recipe_and_the_same_data(tmp_path,
         assert reusable_demo(db, data / "demo.json", demo_recipe(7, DAY, structure_in_force(DAY))) is None
         assert reusable_demo(db, data / "demo.json", demo_recipe(42, date(2026, 3, 31), "2022-23")) is None
         assert reusable_demo(db, tmp_path / "missing.json", recipe) is None
-        load_extract(db, small, mode="replace")  # other data since the build: a new data version
+        # A check filed from MESH while the demo serves changes the data version, not the demo's extract.
+        db.execute("INSERT INTO loads (load_id, loaded_at, source, mode, patients, registrations, events, "
+                   "medications, warnings) VALUES ('filed-1', now()::TIMESTAMP, 'mesh:m1', 'mesh', 0, 0, 1, 0, 0)")
+        assert reusable_demo(db, data / "demo.json", recipe) is not None
+        load_extract(db, small, mode="replace")  # another load since the build: not the demo's data
         assert reusable_demo(db, data / "demo.json", recipe) is None
     (data / "demo.json").write_text("{not json")
     with open_database(str(data / "parity.duckdb"), create=False) as db:

@@ -180,12 +180,18 @@ def demo_recipe(seed: int, as_of: date, structure: str) -> dict[str, str]:
             "parity": __version__, "code": digest.hexdigest()[:16]}
 
 
-def reusable_demo(db: Database | None, marker: Path, recipe: dict[str, str]) -> dict[str, str] | None:
-    """The marker of a finished demo build with this ``recipe`` whose data is still in ``db`` (its data
-    version unchanged since the build), else None."""
-    import json
+def _extract_load(db: Database) -> str | None:
+    """The id of the latest extract load (``parity load``/``parity demo``; not a check filed from MESH, which the
+    demo itself makes while it serves)."""
+    rows = db.execute("SELECT load_id FROM loads WHERE mode IN ('replace', 'append') "
+                      "ORDER BY loaded_at DESC, load_id DESC LIMIT 1")
+    return str(rows[0][0]) if rows else None
 
-    from parity.reports.results import data_version
+
+def reusable_demo(db: Database | None, marker: Path, recipe: dict[str, str]) -> dict[str, str] | None:
+    """The marker of a finished demo build with this ``recipe`` whose extract is still the one in ``db`` (no
+    load since the build), else None."""
+    import json
 
     if db is None or not marker.is_file():
         return None
@@ -195,7 +201,7 @@ def reusable_demo(db: Database | None, marker: Path, recipe: dict[str, str]) -> 
         return None
     if not isinstance(saved, dict) or saved.get("recipe") != recipe:
         return None
-    if saved.get("data_version") != data_version(db):
+    if saved.get("load_id") is None or saved.get("load_id") != _extract_load(db):
         return None
     return saved
 
@@ -207,5 +213,5 @@ def write_demo_marker(db: Database, marker: Path, recipe: dict[str, str]) -> Non
 
     from parity.reports.results import data_version
 
-    marker.write_text(json.dumps({"recipe": recipe, "data_version": data_version(db),
+    marker.write_text(json.dumps({"recipe": recipe, "load_id": _extract_load(db), "data_version": data_version(db),
                                   "built_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}, indent=1) + "\n")
