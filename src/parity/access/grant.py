@@ -44,6 +44,9 @@ def create_all_tables(db: Database) -> None:
     from parity.reports.published import ensure_tables as ensure_published_tables
 
     ensure_published_tables(db)
+    from parity.db.indexes import ensure_patient_indexes
+
+    ensure_patient_indexes(db)  # owned by whoever owns the tables (a least-privilege role cannot make them)
 
 
 def grant_statements(db: Database, role: str) -> list[str]:
