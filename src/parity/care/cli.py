@@ -46,7 +46,7 @@ class WorklistKind(StrEnum):
 
 
 
-def as_of_or_default(value: str | None) -> date:
+def _reporting(value: str | None) -> date:
     from parity.dates import as_of_or_default as default
 
     return default(value, "--as-of")
