@@ -225,3 +225,21 @@ def test_cached_figures_move_to_a_new_codelist_release_without_a_restart(tmp_pat
         old_alcohol = {r["org_code"]: r["checks"]["alcohol"]["done"] for r in before["rows"]}
         new_alcohol = {r["org_code"]: r["checks"]["alcohol"]["done"] for r in after["rows"]}
         assert new_alcohol[PRACTICE] < old_alcohol[PRACTICE]  # one alcohol code counts fewer people
+
+
+def test_a_writer_killed_during_an_index_build_leaves_a_file_readers_open(tmp_path):
+    """DuckDB cannot replay such a write-ahead log read-only; opening folds it in first (issue 16: the
+    kill test of issue 12 caught a load killed while it built the patient indexes)."""
+    file = tmp_path / "parity.duckdb"
+    script = ("import duckdb, os, sys\n"
+              "c = duckdb.connect(sys.argv[1])\n"
+              "c.execute('CREATE TABLE t AS SELECT range::VARCHAR AS a FROM range(200000)')\n"
+              "c.execute('CHECKPOINT')\n"
+              "c.execute('CREATE INDEX t_a ON t (a)')\n"
+              "os._exit(0)\n")  # no checkpoint, no close: as SIGKILL leaves it
+    subprocess.run([sys.executable, "-c", script, str(file)], check=True, timeout=120)
+    assert Path(str(file) + ".wal").stat().st_size > 0
+    with open_database(str(file), create=False) as db:
+        assert db.execute("SELECT COUNT(*) FROM t")[0][0] == 200000
+        assert db.shared is not None and db.shared.mode == "ro"
+    assert not Path(str(file) + ".wal").exists()

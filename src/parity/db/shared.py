@@ -216,12 +216,21 @@ class SharedFile:
         literal = str(self.file).replace("'", "''")
         sql = f"ATTACH '{literal}' AS {ALIAS}" + (" (READ_ONLY)" if read_only else "")
         deadline = time.monotonic() + self.wait
+        recovered = False
         with self.lock:
             while True:
                 before = _ident(self.file)
                 try:
                     self._root.execute(sql)
                 except Exception as exc:
+                    if read_only and not recovered and not _is_lock_conflict(exc) and not self.checkpoint_not_needed():
+                        # A writer killed mid-write left a log that only a writing attach can replay (one
+                        # holding an index build, for one): fold it in, then attach read-only again.
+                        recovered = True
+                        with contextlib.suppress(Exception):
+                            self._root.execute(f"ATTACH '{literal}' AS {ALIAS}")
+                            self._root.execute(f"DETACH {ALIAS}")
+                        continue
                     if not _is_lock_conflict(exc):
                         raise DatabaseError(f"cannot open DuckDB database {self.file}: "
                                             f"{type(exc).__name__}") from None
