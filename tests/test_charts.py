@@ -196,7 +196,8 @@ def test_funnel_chart_points(all_specs: dict[str, dict[str, Any]]) -> None:
     # are statistical: never the red or green of the standards (issue 11).
     assert enc["color"]["scale"]["domain"] == ["Below the 95% control limit", "Within the control limits", "mystery"]
     assert enc["color"]["scale"]["range"] == [charts.NHS_BLUE, charts.NHS_GREY, charts.NHS_GREY]
-    assert not {charts.NHS_RED, charts.NHS_GREEN, charts.NHS_WARM_YELLOW} & {c for _, c, _ in charts.FUNNEL_BANDS.values()}
+    band_colours = {c for _, c, _ in charts.FUNNEL_BANDS.values()}
+    assert not {charts.NHS_RED, charts.NHS_GREEN, charts.NHS_WARM_YELLOW} & band_colours
     assert enc["shape"]["scale"]["range"] == ["triangle-down", "circle", "circle"]
     assert {t["field"] for t in enc["tooltip"]} >= {"org_name", "register", "percent"}
 
