@@ -65,32 +65,38 @@ class Watch:
         assert failed == [], failed
 
 
+def watched_page(chromium: Any, live_server: str, viewport: dict[str, int], contexts: list[Any]) -> tuple[Any, Watch]:
+    """A fresh context (no cookies) of ``viewport`` that only reaches the server, and its ``Watch`` (requests,
+    console errors, failed responses, blocked outside URLs); the context is added to ``contexts`` to close."""
+    watch = Watch(live_server)
+    context = chromium.new_context(viewport=viewport, accept_downloads=True)
+    context.set_default_timeout(TIMEOUT)
+    contexts.append(context)
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith(live_server + "/"):
+            r.continue_()
+        else:
+            watch.blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("request", lambda req: watch.requested.append(req.url))
+    page.on("console", lambda msg: watch.errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
+    page.on("response", lambda resp: watch.failed.append(f"{resp.status} {resp.url}")
+            if resp.status >= 400 else None)
+    return page, watch
+
+
 @pytest.fixture
 def browse(chromium: Any, live_server: str) -> Iterator[Any]:
     """``browse()`` → (page, watch): a fresh context (no cookies), 1280 px wide, that only reaches the server."""
     contexts = []
 
     def open_page() -> tuple[Any, Watch]:
-        watch = Watch(live_server)
-        context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        context.set_default_timeout(TIMEOUT)
-        contexts.append(context)
-
-        def route(r: Any) -> None:
-            if r.request.url.startswith(live_server + "/"):
-                r.continue_()
-            else:
-                watch.blocked.append(r.request.url)
-                r.abort()
-
-        context.route("**/*", route)
-        page = context.new_page()
-        page.on("request", lambda req: watch.requested.append(req.url))
-        page.on("console", lambda msg: watch.errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
-        page.on("response", lambda resp: watch.failed.append(f"{resp.status} {resp.url}")
-                if resp.status >= 400 else None)
-        return page, watch
+        return watched_page(chromium, live_server, {"width": 1280, "height": 900}, contexts)
 
     yield open_page
     for context in contexts:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import AUDIT_JS, TIMEOUT, Watch, chromium  # noqa: F401 - chromium is a fixture
+from test_browser import AUDIT_JS, TIMEOUT, Watch, chromium, watched_page  # noqa: F401 - chromium is a fixture
 from test_programme_browser import published_world  # noqa: F401 - a fixture: the published series imported
 from webkit import AS_OF, PASSWORD, WebWorld
 
@@ -71,25 +71,7 @@ def session(chromium: Any, live_server: str) -> Iterator[Any]:  # noqa: F811
     contexts = []
 
     def open_session(username: str, width: str) -> tuple[Any, Watch]:
-        watch = Watch(live_server)
-        context = chromium.new_context(viewport=WIDTHS[width], accept_downloads=True)
-        context.set_default_timeout(TIMEOUT)
-        contexts.append(context)
-
-        def route(r: Any) -> None:
-            if r.request.url.startswith(live_server + "/"):
-                r.continue_()
-            else:
-                watch.blocked.append(r.request.url)
-                r.abort()
-
-        context.route("**/*", route)
-        page = context.new_page()
-        page.on("request", lambda req: watch.requested.append(req.url))
-        page.on("console", lambda msg: watch.errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
-        page.on("response", lambda resp: watch.failed.append(f"{resp.status} {resp.url}")
-                if resp.status >= 400 else None)
+        page, watch = watched_page(chromium, live_server, WIDTHS[width], contexts)
         page.goto(f"{live_server}/login")
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(PASSWORD)
