@@ -17,7 +17,7 @@ from parity.db.bulk import insert_rows
 from parity.db.connection import Database
 from parity.db.rewrite import rewrite
 from parity.db.schema import EXTRACT_TABLES
-from parity.errors import ConfigurationError, Problem, ValidationError
+from parity.errors import ConfigurationError, DatabaseError, Problem, ValidationError
 from parity.ingest import plausibility
 from parity.ingest.checks import (
     TableChecks,
@@ -313,12 +313,46 @@ def _write_duckdb(con: Any, checks: dict[str, TableChecks], append: bool,
     return counts, skipped
 
 
+LOCK_WAIT_SECONDS = 0.2   # each try at the extract tables' locks: shorter than PostgreSQL's deadlock_timeout (1 s)
+LOCK_TRIES = 600          # about two minutes of retrying while readers come and go
+
+
+def _lock_extract_tables(db: Database) -> None:
+    """Take the extract tables' exclusive locks for a replace load without ever deadlocking a reader.
+
+    A reader (the server's engine) may hold a shared lock on one table in a transaction and then ask for
+    another; TRUNCATE takes the tables one by one, so the two can wait for each other (issue 12: "deadlock
+    detected" killed a load beside a busy server). So the load asks for all the locks with a wait shorter
+    than PostgreSQL's deadlock timeout, and on a timeout gives back what it got (to a savepoint, keeping
+    the load's transaction) and tries again: the reader finishes, and the load never holds one table while
+    waiting long for another."""
+    import time
+
+    from psycopg import errors as pg_errors
+
+    tables = ", ".join(TABLE_ORDER)
+    for attempt in range(LOCK_TRIES):
+        db.execute("SAVEPOINT parity_extract_locks")
+        db.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'")
+        try:
+            db.execute(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE")
+        except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
+            db.execute("ROLLBACK TO SAVEPOINT parity_extract_locks")
+            time.sleep(min(0.05 * (attempt + 1), 0.5))
+            continue
+        db.execute("RELEASE SAVEPOINT parity_extract_locks")
+        db.execute("SET LOCAL lock_timeout = 0")
+        return
+    raise DatabaseError("the extract tables stayed busy for two minutes; nothing was loaded, try again")
+
+
 def _write_postgres(db: Database, con: Any, checks: dict[str, TableChecks], append: bool,
                     prog: Progress) -> tuple[dict[str, int], dict[str, int]]:
     counts = dict.fromkeys(TABLE_ORDER, 0)
     skipped = dict.fromkeys(TABLE_ORDER, 0)
     if not append:
         with prog.stage("empty extract tables"):
+            _lock_extract_tables(db)
             db.execute("TRUNCATE " + ", ".join(TABLE_ORDER))
     for table in TABLE_ORDER:
         tc = checks.get(table)
