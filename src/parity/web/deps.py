@@ -142,18 +142,26 @@ def _measure_clusters() -> set[str]:
     return load_measure("phsmi").clusters() | load_measure("qof-mh021").clusters()
 
 
+def _release_names(db: Any) -> list[str]:
+    """Names of the stored codelist releases; read once per data version (which changes with every import),
+    not on every page."""
+    from parity.codes.store import list_releases
+
+    with db.lock:
+        return [r.name for r in list_releases(db)]
+
+
 def figures_context(request: Request, as_of: date) -> dict[str, Any] | None:
     """What the page's figures use, for the footer and its selector (issue 11): the organisation structure
     (in force on ``as_of`` unless chosen) and the codelist release, with the choices offered."""
-    from parity.codes.store import SHIPPED, list_releases
+    from parity.codes.store import SHIPPED
     from parity.orgs import STRUCTURES, structure_label
 
     state = get_state(request)
     try:
         structure = state.results.structure_for(as_of)
         lists = state.results.codelists()
-        with state.db.lock:
-            releases = [r.name for r in list_releases(state.db)]
+        releases = state.results.derived(("codelist_release_names",), lambda: _release_names(state.db))
     except ParityError:
         return None  # an unknown ?structure= or ?codelists= is reported by the page itself
     keep = [(k, v) for k, v in request.query_params.multi_items() if k not in ("structure", "codelists")]
