@@ -484,6 +484,85 @@ def _evaluate(db: Database, as_of: date, practice_codes: Iterable[str] | None,
     return pop, out
 
 
+def _findings_of_one(db: Database, as_of: date, nhs_number: str, practice_codes: Iterable[str] | None,
+                     register: Iterable[str] | None) -> pd.DataFrame:
+    """``findings`` of one patient (a patient page, a passport) in plain Python: the same rules as
+    ``_evaluate`` through ``InterventionCatalogue.evaluate`` (which the tests hold to the pandas path), without
+    a dozen pandas frames of one row each (about 100 ms a page; issue 16 target 3). Every table is read by
+    NHS number alone (``patient_rows``), so the cost follows this patient's records, not the database's."""
+    from parity.db.indexes import patient_rows
+    from parity.rules.interventions import Reading
+
+    catalogue = load_interventions()
+    nhs_number = str(nhs_number)
+    if register is not None and nhs_number not in set(register):
+        return _empty_findings()
+    person = patient_rows(db, "patients", "ethnicity, date_of_death", nhs_number)
+    if not person or (person[0][1] is not None and person[0][1] <= as_of):
+        return _empty_findings()
+    ethnicity = person[0][0]
+    # Registered on as_of: latest start wins, then the smallest practice code (as ``_population``).
+    registered = sorted((-start.toordinal(), str(code)) for code, start, end in patient_rows(
+        db, "registrations", "practice_code, start_date, end_date", nhs_number)
+        if start <= as_of and (end is None or end >= as_of))
+    if not registered:
+        return _empty_findings()
+    practice = registered[0][1]
+    if practice_codes is not None and practice not in set(practice_codes):
+        return _empty_findings()
+
+    start = Window(12).start(as_of)
+    earliest = months_before(start, max(f.months for f in catalogue.findings))
+    coded: dict[int, list[tuple[str, str]]] = {}
+    for intervention in catalogue.interventions.values():
+        for c in intervention.coded:
+            coded.setdefault(c.code, []).append((intervention.id, c.state))
+    finding_codes: set[int] = set()
+    for f in catalogue.findings:
+        finding_codes |= f.codes()
+    readings, coded_events = [], []
+    for day, code, value in patient_rows(db, "events", "date, snomed_code, value", nhs_number):
+        code = int(code)
+        if day > as_of:
+            continue
+        if code in finding_codes and day >= earliest:
+            readings.append(Reading(day, code, None if value is None else float(value)))
+        if code in coded and day >= start:
+            coded_events.append((day, code))
+    hits = catalogue.evaluate(readings, ethnicity, start=start, end=as_of)
+    if not hits:
+        return _empty_findings()
+
+    # Follow-up steps, as ``_followup_steps``: recorded referral steps up to as_of (in referral and step
+    # order), then coded interventions (by day and code); on one instant a recorded step ranks by its seq.
+    ensure_followup_schema(db)
+    before = datetime.combine(as_of + timedelta(days=1), time())
+    recorded = sorted((str(rid), int(seq), str(iid), _py_datetime(at), str(state)) for rid, seq, iid, at, state
+                      in patient_rows(db, "referrals", "referral_id, seq, intervention_id, occurred_at, state",
+                                      nhs_number) if _py_datetime(at) < before)
+    steps = [(iid, at.date(), at, state, rid, seq) for rid, seq, iid, at, state in recorded]
+    steps += [(iid, day, datetime.combine(day, time()), state, None, 0)
+              for day, code in sorted(coded_events) for iid, state in coded[code]]
+    by_id = {f.id: f for f in catalogue.findings}
+    labels = {i.id: i.label for i in catalogue.interventions.values()}
+    rows = []
+    for hit in hits:
+        f = by_id[hit.finding_id]
+        due = months_before(hit.date, -FOLLOW_UP_MONTHS)
+        after = [s for s in steps if s[0] == f.intervention and s[1] >= hit.date]
+        followed = any(s[1] <= due for s in after)
+        last = sorted(after, key=lambda s: (s[2], s[5]))[-1] if after else None
+        rows.append({"nhs_number": nhs_number, "practice_code": practice, "finding_id": f.id,
+                     "finding_label": f.label, "value_text": hit.value_text, "finding_date": hit.date,
+                     "intervention_id": f.intervention, "intervention_label": labels.get(f.intervention),
+                     "referral_id": last[4] if last else None, "referral_state": last[3] if last else None,
+                     "followed_up": followed, "overdue": not followed and due < as_of})
+    out = pd.DataFrame(rows, columns=FINDING_COLUMNS).astype({"followed_up": bool, "overdue": bool})
+    for col in ("referral_state", "referral_id"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
+
+
 def evaluate(db: Database, as_of: date, *, register: Iterable[str] | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(population, findings) of every practice on ``as_of``, for ``red_zone_measure(evaluated=...)``."""
@@ -509,6 +588,10 @@ def findings(db: Database, as_of: date, *, practice_codes: Iterable[str] | None 
     Thresholds: ``rules/interventions.toml`` (clinical-spec.md §4: S14, S26, S27). ``register`` (NHS numbers,
     e.g. the SMI register's denominator on ``as_of``) limits the patients looked at.
     """
+    if nhs_numbers is not None:
+        nhs_numbers = list(nhs_numbers)
+        if len(nhs_numbers) == 1:
+            return _findings_of_one(db, as_of, nhs_numbers[0], practice_codes, register)
     return _evaluate(db, as_of, practice_codes, nhs_numbers, register)[1]
 
 

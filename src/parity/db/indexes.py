@@ -78,3 +78,15 @@ def drop_patient_indexes(db: Database) -> None:
     with db.lock:
         for name in _existing(db) & {n.lower() for n, _, _ in PATIENT_INDEXES}:
             db.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+
+def patient_rows(db: Database, table: str, columns: str, nhs_number: str) -> list[tuple]:
+    """``SELECT columns FROM table WHERE nhs_number = ?``: one patient's rows, found by the index.
+
+    Callers filter the rows further in Python. DuckDB answers from its ART index only a lone equality on the
+    indexed column: an ``OR``, a join or a second table in the statement makes it scan the whole table
+    (duckdb/duckdb#8330, #24111; ``EXPLAIN ANALYZE`` shows "Type: Index Scan" or "Sequential Scan"), and a
+    patient has a few hundred rows at most. ``table`` and ``columns`` are the caller's constants.
+    """
+    return db.execute(f"SELECT {columns} FROM {table} WHERE nhs_number = ?", [str(nhs_number)])

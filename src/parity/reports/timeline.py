@@ -26,6 +26,7 @@ from typing import Any
 
 from parity.codes import codes_for, term_for
 from parity.db.connection import Database
+from parity.db.indexes import patient_rows
 from parity.engine.dataset import Dataset
 from parity.engine.reference import ReferenceEngine
 from parity.errors import NotFound
@@ -117,22 +118,16 @@ def patient_timeline(db: Database, measure: Measure, nhs_number: str, as_of: dat
     number) when there is no such patient.
     """
     nhs_number = str(nhs_number)
-    found = db.execute(
-        "SELECT date_of_birth, sex, ethnicity, date_of_death FROM patients WHERE nhs_number = ?", [nhs_number]
-    )
+    # Each table is read by NHS number alone (``patient_rows``: the index answers only that), and the
+    # patient's own rows are cut and joined here, so the page costs what this patient's records cost.
+    found = patient_rows(db, "patients", "date_of_birth, sex, ethnicity, date_of_death", nhs_number)
     if not found:
         raise NotFound("patient not found")
     dob, sex, ethnicity, died = found[0]
 
-    registrations = [
-        Registration(code, name, start, end)
-        for code, name, start, end in db.execute(
-            "SELECT r.practice_code, p.practice_name, r.start_date, r.end_date FROM registrations r "
-            "LEFT JOIN practices p ON p.practice_code = r.practice_code AND p.structure = ? "
-            "WHERE r.nhs_number = ? ORDER BY r.start_date DESC, r.practice_code",
-            [structure, nhs_number],
-        )
-    ]
+    regs = sorted(patient_rows(db, "registrations", "practice_code, start_date, end_date", nhs_number),
+                  key=lambda r: (-r[1].toordinal(), r[0]))
+    recorders = {str(r[0]) for r in regs}
 
     # Every code the measure reads (checks, register, lower-risk criteria, PCA): the engine needs them
     # all for the summary; the timeline shows the checks' codes. Codes are integers bound as parameters.
@@ -144,8 +139,8 @@ def patient_timeline(db: Database, measure: Measure, nhs_number: str, as_of: dat
         # list turns the query into a join over every event); the patient's own rows are then cut here.
         keep = frozenset(wanted)
         rows = sorted(
-            ((d, code, value, unit, recorded_by) for d, code, value, unit, recorded_by in db.execute(
-                "SELECT date, snomed_code, value, unit, recorded_by FROM events WHERE nhs_number = ?", [nhs_number])
+            ((d, code, value, unit, recorded_by) for d, code, value, unit, recorded_by in patient_rows(
+                db, "events", "date, snomed_code, value, unit, recorded_by", nhs_number)
              if d <= as_of and int(code) in keep),
             key=lambda r: (-r[0].toordinal(), int(r[1])))
         events = [
@@ -158,11 +153,15 @@ def patient_timeline(db: Database, measure: Measure, nhs_number: str, as_of: dat
     if _reads_medications(measure):
         medications = [
             {"nhs_number": nhs_number, "date": d, "dmd_code": dmd, "bnf_code": bnf}
-            for d, dmd, bnf in db.execute(
-                "SELECT date, dmd_code, bnf_code FROM medications WHERE nhs_number = ? AND date <= ?",
-                [nhs_number, as_of],
-            )
+            for d, dmd, bnf in patient_rows(db, "medications", "date, dmd_code, bnf_code", nhs_number)
+            if d <= as_of
         ]
+
+    # One look-up of every practice name the page shows: where the patient has been registered and who
+    # recorded their events (practices of ``structure``; any other recorder is a trust).
+    recorders |= {e["recorded_by"] for e in events if e["recorded_by"]}
+    names = practice_names(db, structure, recorders)
+    registrations = [Registration(code, names.get(code), start, end) for code, start, end in regs]
 
     patient = {"nhs_number": nhs_number, "date_of_birth": dob, "sex": sex, "ethnicity": ethnicity,
                "lsoa": None, "imd_decile": None, "date_of_death": died}
@@ -170,14 +169,6 @@ def patient_timeline(db: Database, measure: Measure, nhs_number: str, as_of: dat
     checks = _summaries(measure, as_of, row, events, clusters)
     windows = {s.check_id: Window(s.window_months).start(as_of) for s in checks}
 
-    recorders = sorted({e["recorded_by"] for e in events if e["recorded_by"]})
-    names: dict[str, str] = {}
-    if recorders:
-        marks = ", ".join("?" * len(recorders))
-        names = dict(db.execute(
-            f"SELECT practice_code, practice_name FROM practices WHERE structure = ? AND practice_code IN ({marks})",
-            [structure, *recorders],
-        ))
     own = {r.practice_code for r in registrations}
 
     history_start = Window(12 * HISTORY_YEARS).start(as_of)
@@ -233,10 +224,21 @@ def _engine_row(measure: Measure, as_of: date, patient: dict[str, Any], registra
         events=events,
         medications=medications,
     )
-    status = ReferenceEngine(ds).patient_status(measure, as_of)
-    if status.empty:
-        return None
-    return status.iloc[0].to_dict()
+    # The engine's row for this one patient, before ``patient_status`` makes a frame of it: building and
+    # normalising a one-row pandas frame cost more than the rules themselves (issue 16 target 3). The raw
+    # row has the same values: dates as ``date`` (or None), flags as bools, values as floats (or None).
+    return ReferenceEngine(ds)._patient(patient, measure, as_of, codes_for(measure.clusters()))
+
+
+def practice_names(db: Database, structure: str, codes: set[str]) -> dict[str, str]:
+    """``practice_code -> practice_name`` of ``codes`` in ``structure`` (codes not there are left out)."""
+    wanted = sorted(c for c in codes if c)
+    if not wanted:
+        return {}
+    marks = ", ".join("?" * len(wanted))
+    return {str(code): name for code, name in db.execute(
+        f"SELECT practice_code, practice_name FROM practices WHERE structure = ? AND practice_code IN ({marks})",
+        [structure, *wanted])}
 
 
 def _summaries(measure: Measure, as_of: date, row: dict[str, Any] | None, events: list[dict[str, Any]],
