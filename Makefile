@@ -64,6 +64,7 @@ bench: $(STAMP) $(MESH_STAMP)
 	$(BIN)/python benchmarks/care.py
 	$(BIN)/python benchmarks/patient_page.py
 	$(BIN)/python benchmarks/spark.py
+	$(BIN)/python benchmarks/load.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

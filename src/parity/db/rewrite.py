@@ -69,11 +69,13 @@ def _has_wal(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def rewrite(db: Database) -> Iterator[Database]:
+def rewrite(db: Database, *, memory_limit: str | None = None) -> Iterator[Database]:
     """The database an all-or-nothing bulk write (a load) should use; see the module docstring.
 
     The caller still wraps its writes in ``transaction()`` on the database it is given. For a DuckDB
     file, ``db`` is reconnected to the new file afterwards (Ibis tables taken from it before are stale).
+    ``memory_limit`` caps DuckDB's memory on the copy (its own connection) for the write and the final
+    checkpoint; beyond it DuckDB spills to a temporary folder beside the file.
     """
     file = parse_database_url(db.url).file if db.kind == "duckdb" else None
     if file is None:
@@ -87,7 +89,8 @@ def rewrite(db: Database) -> Iterator[Database]:
         _remove(file)
         shutil.copyfile(file, work_path)
         try:
-            work = open_database(str(work_path), create=False, shared=False)  # private until renamed in
+            work = open_database(str(work_path), create=False, shared=False,  # private until renamed in
+                                 memory_limit=memory_limit)
             # Indexes for one-patient pages would be kept up to date row by row during the load (twice the
             # time); the load's caller makes them again afterwards (parity.db.indexes).
             from parity.db.indexes import drop_patient_indexes

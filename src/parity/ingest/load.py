@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,24 @@ from parity.ingest.checks import (
 )
 from parity.ingest.postgres import copy_from_duckdb, fetch_table, insert_new_rows
 from parity.ingest.progress import Progress
-from parity.ingest.reader import PREFIX, cleanup, discover, quote_ident, read_header, sql_string, stage
+from parity.ingest.reader import (
+    PREFIX,
+    SourceFile,
+    cleanup,
+    discover,
+    file_stamp,
+    quote_ident,
+    read_header,
+    sql_string,
+    stage,
+)
 from parity.ingest.report import MAX_ERRORS, AggregatedProblem, Collector, ValidationReport
 from parity.ingest.spec import SPECS, TABLE_ORDER
 
 MODES = ("replace", "append")
+#: DuckDB's memory limit while it checks and writes a load (issue 16 target 2: the whole process ≤ 2 GB;
+#: Python and DuckDB's allocations outside its buffer pool come on top). Beyond it DuckDB spills to disk.
+LOAD_MEMORY = "1.2GB"
 
 
 @dataclass
@@ -98,7 +113,7 @@ def load_extract(db: Database, folder: Path | str, *, mode: str = "replace", pro
     if not folder.is_dir():
         raise ConfigurationError(f"extract folder not found: {folder}")
     db.ensure_schema()
-    with rewrite(db) as target:
+    with rewrite(db, memory_limit=LOAD_MEMORY) as target:
         return _load(target, folder, mode, progress, known_practices, allow_empty)
 
 
@@ -161,6 +176,7 @@ def _work_connection(workdir: Path) -> Any:
     """An in-memory DuckDB for staging and checks, spilling to ``workdir`` if memory runs short."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET temp_directory = {sql_string(workdir.as_posix())}")
+    con.execute(f"SET memory_limit = '{LOAD_MEMORY}'")
     con.execute("SET enable_progress_bar = false")
     return con
 
@@ -225,7 +241,7 @@ def _validate(con: Any, folder: Path, known_practices: frozenset[str] | None, pr
     patients = None
     if "patients" in checks:
         pc = checks["patients"]
-        with prog.stage(f"check {pc.file}") as st:
+        with prog.stage(f"check {pc.file}") as st, _reading(con, out, pc.src):
             check_patients(pc, out, today)
             if existing:
                 _append_conflicts(con, out, pc, existing["patients"], ["nhs_number"], "nhs_number",
@@ -235,7 +251,7 @@ def _validate(con: Any, folder: Path, known_practices: frozenset[str] | None, pr
             st.done(f"check {pc.file}: {pc.src.rows:,} rows")
     if "registrations" in checks:
         rc = checks["registrations"]
-        with prog.stage(f"check {rc.file}") as st:
+        with prog.stage(f"check {rc.file}") as st, _reading(con, out, rc.src):
             codes = known_practices if known_practices is not None else _default_practices()
             check_registrations(rc, out, patients,
                                 None if codes is None else known_practices_table(con, codes), unknown)
@@ -249,11 +265,54 @@ def _validate(con: Any, folder: Path, known_practices: frozenset[str] | None, pr
     for table in ("events", "medications"):
         if table in checks:
             tc = checks[table]
-            with prog.stage(f"check {tc.file}") as st:
+            with prog.stage(f"check {tc.file}") as st, _reading(con, out, tc.src):
                 check_activity(tc, out, patients, today, plaus, unknown)
                 st.done(f"check {tc.file}: {tc.src.rows:,} rows")
     files = {t: s.name for t, s in sources.items()}
     return out.report(counts, files), checks
+
+
+def _unreadable(con: Any, src: SourceFile) -> bool:
+    """Does a full read of ``src``'s every column fail (a corrupt page)?"""
+    cols = ", ".join(f"count({quote_ident(c)})" for c in src.columns)
+    try:
+        con.execute(f"SELECT count(*), {cols} FROM {src.relation}").fetchone()
+    except duckdb.Error:
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _reading(con: Any, out: Collector, src: SourceFile) -> Iterator[None]:
+    """Report a file read in place (``SourceFile.streamed``) that turns out unreadable as that file's problem.
+
+    Such a file's pages are first read by its checks, not by staging: a corrupt page raises there. Only when
+    a plain read of the file fails too is it the file's fault; any other error goes on up unchanged.
+    """
+    try:
+        yield
+    except duckdb.Error as exc:
+        if not src.streamed or not _unreadable(con, src):
+            raise
+        # The message may quote data: report only its kind.
+        out.error(src.table, src.problem(None, None, f"cannot be read ({type(exc).__name__})"))
+        src.structural = True
+
+
+def _check_unchanged(checks: dict[str, TableChecks]) -> None:
+    """Refuse the load if a file read in place changed after it was checked (it is read again to write)."""
+    problems = [Problem(tc.file, None, None, "changed while it was being loaded: nothing was loaded, load again")
+                for tc in checks.values() if tc.src.streamed and file_stamp(tc.src.path) != tc.src.stamp]
+    if problems:
+        raise ValidationError("extract not loaded: " + "; ".join(str(p) for p in problems), problems)
+
+
+def _write_error(con: Any, tc: TableChecks, exc: duckdb.Error) -> None:
+    """A write that fails reading a file in place: raise it as that file's problem, else re-raise ``exc``."""
+    if tc.src.streamed and _unreadable(con, tc.src):
+        problem = tc.src.problem(None, None, f"cannot be read ({type(exc).__name__})")
+        raise ValidationError(f"extract not loaded: {problem}", [problem]) from None
+    raise exc
 
 
 def _patient_keys(con: Any, pc: TableChecks, existing: dict[str, str] | None) -> str:
@@ -307,9 +366,13 @@ def _write_duckdb(con: Any, checks: dict[str, TableChecks], append: bool,
             sql = f"INSERT INTO main.{table} ({cols}) SELECT {tc.typed_select('c')} FROM {tc.view} c"
             if append:
                 sql += " WHERE " + _not_stored(f"main.{table}")
-            counts[table] = int(con.execute(sql).fetchone()[0])
+            try:
+                counts[table] = int(con.execute(sql).fetchone()[0])
+            except duckdb.Error as exc:
+                _write_error(con, tc, exc)
             skipped[table] = tc.src.rows - counts[table]
             st.done(f"write {table}: {counts[table]:,} rows")
+    _check_unchanged(checks)
     return counts, skipped
 
 
@@ -360,9 +423,13 @@ def _write_postgres(db: Database, con: Any, checks: dict[str, TableChecks], appe
             continue
         with prog.stage(f"write {table}") as st:
             select = f"SELECT {tc.typed_select()} FROM {tc.view}"
-            if append:
-                counts[table], skipped[table] = insert_new_rows(db.raw, con, select, table)
-            else:
-                counts[table] = copy_from_duckdb(con, select, db.raw, table, tc.spec.column_names)
+            try:
+                if append:
+                    counts[table], skipped[table] = insert_new_rows(db.raw, con, select, table)
+                else:
+                    counts[table] = copy_from_duckdb(con, select, db.raw, table, tc.spec.column_names)
+            except duckdb.Error as exc:
+                _write_error(con, tc, exc)
             st.done(f"write {table}: {counts[table]:,} rows")
+    _check_unchanged(checks)
     return counts, skipped

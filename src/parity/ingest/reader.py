@@ -7,8 +7,9 @@ A Parquet file has no header, but rows are numbered the same way (row ``n`` is l
 CSV and a Parquet copy of the same table give the same line numbers.
 
 Staging never runs a Python loop per row: CSV files are parsed by DuckDB's ``read_csv`` (every column
-as text, malformed rows recorded in a rejects table) into a temporary table; Parquet files are read
-in place through ``read_parquet`` with ``file_row_number``.
+as text, malformed rows recorded in a rejects table) into a temporary table; Parquet files through
+``read_parquet`` with ``file_row_number``: a small one copied into a temporary table, a big one read in place
+(``STAGE_ROWS``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class SourceFile:
     structural: bool = False                   # header/type problems: rows are not checked
     rows: int = 0
     relation: str = ""                         # SQL relation with `line` and the file's columns
+    streamed: bool = False                     # relation reads the file itself (not a staged copy)
+    stamp: tuple[int, ...] = ()                # file_stamp when staged
 
     @property
     def name(self) -> str:
@@ -193,6 +196,16 @@ def _shown(column: str) -> bool:
 
 # -- staging -----------------------------------------------------------------------------------
 
+#: Parquet files with at most this many rows are copied into a temporary table; bigger ones are read in place.
+STAGE_ROWS = 2_000_000
+
+
+def file_stamp(path: Path) -> tuple[int, ...]:
+    """Identity and version of a file (device, inode, size, modification time): changes if it is rewritten."""
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 _REJECT_REASONS = {
     "MISSING COLUMNS": "too few fields: expected {n}",
     "TOO MANY COLUMNS": "too many fields: expected {n}",
@@ -218,14 +231,22 @@ def stage(con: Any, src: SourceFile, max_lines: int) -> tuple[list[Problem], int
     base = PREFIX + src.table
     if src.fmt == "parquet":
         cols = ", ".join(quote_ident(c) for c in src.columns)
-        # Read every page now, inside the caller's error handling: a corrupt page must be reported
-        # as this file's problem here, not surface later from some check as an unexpected error.
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {base}_src AS SELECT file_row_number + 2 AS line, {cols} "
-            f"FROM read_parquet({sql_string(str(src.path))}, file_row_number = true)"
-        )
+        select = (f"SELECT file_row_number + 2 AS line, {cols} "
+                  f"FROM read_parquet({sql_string(str(src.path))}, file_row_number = true)")
+        src.stamp = file_stamp(src.path)
+        src.rows = int(con.execute(f"SELECT count(*) FROM ({select})").fetchone()[0])
+        if src.rows <= STAGE_ROWS:
+            # A small file (patients, registrations) is read several times and joined to: read every page
+            # now, inside the caller's error handling, so a corrupt page is reported as this file's problem.
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {base}_src AS {select}")
+        else:
+            # A big file (events, medications) is read where it lies, once to check and once to write, so the
+            # load never holds it in memory (issue 16 target 2: England's 56 million events took the load to
+            # 9 GB). A corrupt page then surfaces in a check or the write: the caller reports it as this
+            # file's problem there (``streamed``), and ``file_stamp`` refuses a file changed between the two.
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {base}_src AS {select}")
+            src.streamed = True
         src.relation = f"{base}_src"
-        src.rows = int(con.execute(f"SELECT count(*) FROM {base}_src").fetchone()[0])
         return [], 0
 
     # One column more than the header names, padded with NULL when absent: a row with an extra field
