@@ -19,7 +19,7 @@ import typer
 
 from parity.access.cli import audit_app, db_app, users_app
 from parity.care.cli import register as register_care
-from parity.clikit import DatabaseOpt, Level, OutFormat, emit
+from parity.clikit import DatabaseOpt, MeasureLevel, OutFormat, emit
 from parity.codes.cli import codes_app
 from parity.errors import ConfigurationError, ParityError, ValidationError, exit_code_for
 from parity.interop.cli import mesh_app, trust_app
@@ -148,7 +148,11 @@ def measure(
     database: DatabaseOpt = None,
     measure_id: Annotated[str, typer.Option("--measure", help="phsmi, qof-mh021, extended-9 or a TOML file")]
     = "phsmi",
-    level: Annotated[Level, typer.Option(help="Organisation level of the rows")] = Level.icb,
+    level: Annotated[MeasureLevel, typer.Option(help="Organisation level of the rows; all: every level")]
+    = MeasureLevel.icb,
+    quarters: Annotated[int, typer.Option("--quarters", min=1, max=40,
+                                          help="A trend: the N quarter ends up to the reporting date "
+                                               "(rows gain an as_of column)")] = 1,
     patients: Annotated[bool, typer.Option("--patients", help="One row per patient instead of per organisation")]
     = False,
     fmt: Annotated[OutFormat, typer.Option("--format", help="csv, json or table")] = OutFormat.table,
@@ -168,28 +172,38 @@ def measure(
 
     ``--database spark:FOLDER`` or ``spark:CATALOG.SCHEMA`` runs it on Spark (``parity[spark]``)."""
     from parity.codes.store import resolve_codelists
+    from parity.dates import quarter_ends_until
     from parity.db import open_database
-    from parity.reports.measures import measure_table, patient_table, provenance
+    from parity.engine.base import LEVELS
+    from parity.reports.measures import measure_rows, patient_table, provenance
     from parity.rules import load_measure
 
     settings = Settings.from_env(database=database)
     m = load_measure(measure_id)
     day = _as_of(as_of)
+    if patients and (quarters > 1 or level == MeasureLevel.all):
+        raise ConfigurationError("--patients gives one reporting date's patients: leave out --quarters and "
+                                 "--level all")
+    levels = list(LEVELS) if level == MeasureLevel.all else [level.value]
+    dates = quarter_ends_until(day, quarters) if quarters > 1 else [day]
     with open_database(settings.database_url, create=False) as db:
         lists = resolve_codelists(db, codelists)
         if patients:
             df = patient_table(db, m, day, codelists=lists)
         else:
-            df = measure_table(db, m, day, level.value, structure=structure, parent=parent,
-                               settings=settings if disclosure else None, codelists=lists)
+            df = measure_rows(db, m, dates, levels, structure=structure, parent=parent,
+                              settings=settings if disclosure else None, codelists=lists)
+            # One date and one level: the columns people know (no as_of, no level).
+            df = df.drop(columns=[c for c, keep in (("as_of", quarters > 1), ("level", len(levels) > 1))
+                                  if not keep])
         meta = provenance(db, m, day, structure=None if patients else structure, codelists=lists)
         if write_table:
             from parity.db.tables import write_frame
 
             name = write_frame(db, write_table, df, meta)
             typer.echo(f"wrote {len(df):,} rows to {name}", err=True)
-    emit(df, fmt, title=f"{m.name} — as at {day.isoformat()}" + ("" if patients else f" — by {level.value}"),
-         metadata=meta)
+    span = f"{len(dates)} quarter ends to {day.isoformat()}" if len(dates) > 1 else f"as at {day.isoformat()}"
+    emit(df, fmt, title=f"{m.name} — {span}" + ("" if patients else f" — by {level.value}"), metadata=meta)
 
 
 @app.command()
@@ -330,32 +344,47 @@ def serve(
     database: DatabaseOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL only: a DuckDB "
+                                                              "file takes one writing process)")] = 1,
 ) -> None:
     """Serve the dashboard and JSON API (``/api/v1``) with uvicorn."""
     settings = Settings.from_env(database=database)
-    _serve(settings, host, port)
+    _serve(settings, host, port, workers)
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     from parity.db import open_database
     from parity.db.url import parse_database_url
     from parity.web import create_app
+    from parity.web.computing import WAIT_SECONDS
 
     # The session key lives in the data directory (beside a DuckDB file), mode 0600 (issue 12 finding 10).
     settings = settings.with_secret_key()
-    if parse_database_url(settings.database_url).kind == "duckdb":
+    kind = parse_database_url(settings.database_url).kind
+    if kind == "duckdb":
         # Fail with a clear message before uvicorn starts, rather than inside its lifespan.
         open_database(settings.database_url, create=False).close()
-    app_ = create_app(settings)
+    if workers > 1 and kind != "postgres":
+        raise ConfigurationError("--workers needs PostgreSQL: every process would write the DuckDB file (the "
+                                 "audit log, sign-ins), and DuckDB lets only one process write it")
+    if workers > 1 and settings.mesh_config:
+        raise ConfigurationError("serve MESH (PARITY_MESH_CONFIG) with one worker, so one process polls the mailbox")
     typer.echo(f"Parity is serving on http://{host}:{port}/  (Ctrl+C to stop)")
     # access_log=False: uvicorn's access log prints full URLs, and a URL can hold an NHS number
     # (/patients/{nhs_number}); parity.web logs route templates instead. Forwarded headers are
     # believed only from PARITY_TRUSTED_PROXIES (uvicorn trusts 127.0.0.1 by default: issue 12 finding 6).
     trusted = ",".join(settings.trusted_proxies)
-    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="warning",
-                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+    options: dict[str, object] = {"host": host, "port": port, "access_log": False, "log_level": "warning",
+                                  "proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
+    if workers > 1:
+        # Each worker process builds its app from the environment (parity.web.app.app_from_env), with its
+        # own database connection: PostgreSQL serves them side by side, none waits for another's lock.
+        os.environ["PARITY_DATABASE_URL"] = settings.database_url
+        uvicorn.run("parity.web.app:app_from_env", factory=True, workers=workers, **options)
+        return
+    uvicorn.run(create_app(settings, keep_warm=True, compute_wait=WAIT_SECONDS), **options)
 
 
 # `parity recall|contact|followup|referral …`, `parity worklist`, `parity passport` (parity.care.cli),

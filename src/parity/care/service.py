@@ -123,7 +123,7 @@ def passport_document(db: Database, nhs_number: str, as_of: date, kind: str, mea
     store = store_for(db, results)
     with db.lock:
         record = patient_timeline(db, store.measure(measure_id), nhs_number, as_of, store.structure_for(as_of))
-        person = contact_details(db, [nhs_number]).get(str(nhs_number), {})
+        person = contact_details(db, [nhs_number], store).get(str(nhs_number), {})
     name = practice_name(db, record.practice_code) if record.practice_code else None
     args = {"as_of": as_of, "practice_name": name, "patient_name": person.get("name") or None, "made_on": made_on,
             "practice_phone": practice_phone(record.practice_code)}

@@ -25,6 +25,7 @@ from parity.errors import ConfigurationError
 from parity.reports.results import ResultStore
 from parity.settings import Settings
 from parity.web.choice import ChoiceMiddleware
+from parity.web.computing import Computations, start_keeping_warm
 from parity.web.errors import install_error_handlers
 from parity.web.security import RefusalAuditMiddleware, SecurityHeadersMiddleware, check_path_params
 from parity.web.templating import make_templates
@@ -46,6 +47,8 @@ class AppState:
         self.templates = make_templates(settings)
         self.throttle = LoginThrottle(db)
         self.scopes = ScopeCache()
+        self.computations = Computations()
+        self.compute_wait: float | None = None  # see create_app
 
 
 class ScopeCache:
@@ -84,9 +87,13 @@ def _mesh_worker(settings: Settings, db: Database) -> MeshWorker | None:
     return worker
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+def create_app(settings: Settings, *, db: Database | None = None, keep_warm: bool = False,
+               compute_wait: float | None = None) -> FastAPI:
     """Build the web app. ``db`` lets tests pass an open database; otherwise ``settings.database_url``
-    is opened at start-up (it must already hold loaded data: ``parity load`` first)."""
+    is opened at start-up (it must already hold loaded data: ``parity load`` first). ``keep_warm`` (``parity
+    serve``) works out the default reporting date's pages in the background at start-up and after each load
+    (``parity.web.computing.keep_warm``). ``compute_wait`` (``parity serve``: ``computing.WAIT_SECONDS``) is how
+    long a page waits for figures being computed before it says so; None waits until they are ready."""
     if not settings.secret_key:
         raise ConfigurationError("a session secret key is required (set PARITY_SECRET_KEY)")
 
@@ -104,10 +111,15 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             # command asks for it (parity.db.shared), so an audited page pays no re-attach.
             database.shared.make_sticky()
         app.state.parity = AppState(settings, database)
+        app.state.parity.compute_wait = compute_wait
         worker = _mesh_worker(settings, database)
+        # The default reporting date's pages, worked out now and after every load (parity.web.computing).
+        warm = start_keeping_warm(app.state.parity) if keep_warm else None
         try:
             yield
         finally:
+            if warm is not None:
+                warm.set()
             if worker is not None:
                 worker.stop()
             if own:
@@ -165,3 +177,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(api.router, prefix=API_PREFIX)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one ``parity serve --workers N`` process: settings from the environment (``parity serve``
+    puts the database URL there), the session key from its file, as one process would."""
+    from parity.web.computing import WAIT_SECONDS
+
+    return create_app(Settings.from_env().with_secret_key(), keep_warm=True, compute_wait=WAIT_SECONDS)

@@ -89,7 +89,7 @@ def worklist_rows(request: Request, measure_id: str, as_of: date, page: pd.DataF
     day = today(request)
     with state.db.lock:
         due = overdue_since(state.db, measure, page, as_of)
-        details = contact_details(state.db, people)
+        details = contact_details(state.db, people, state.results)
         logs: dict[str, list] = {}
         for practice in sorted({str(r["practice_code"]) for r in rows if r.get("practice_code")}):
             logs.update(histories(state.db, practice))

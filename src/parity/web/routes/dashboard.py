@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parity.access import Actor, Role
 from parity.reports.variation import funnel
-from parity.web import charts, views
+from parity.web import charts, computing, views
 from parity.web.deps import ActorDep, AsOfDep, actor_scope, base_context, get_state, reporting_date
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
@@ -44,6 +44,8 @@ def organisation(request: Request, level: str, code: str, actor: ActorDep, as_of
                  measure: MeasureQuery = "phsmi") -> Response:
     """Headline, per-check rates, quarterly and monthly trend, and the areas one level down."""
     state = get_state(request)
+    if not _ready(request, level, measure, as_of):
+        return computing.computing_page(request, actor, as_of)
     ctx = _org_context(request, actor, level, code, as_of, measure)
     m = state.results.measure(measure)
     row = ctx["row"]
@@ -96,6 +98,8 @@ def variation(request: Request, level: str, code: str, actor: ActorDep, as_of: A
               measure: MeasureQuery = "phsmi") -> Response:
     """All-six rate against register size for the areas one level down, with funnel-plot limits."""
     state = get_state(request)
+    if not _ready(request, level, measure, as_of):
+        return computing.computing_page(request, actor, as_of)
     ctx = _org_context(request, actor, level, code, as_of, measure)
     rows = views.children(state.results, measure, as_of, level, code)
     result = funnel(_frame(rows)) if rows else None
@@ -135,6 +139,8 @@ def checks(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOf
            measure: MeasureQuery = "phsmi") -> Response:
     """Each check's rate for the areas one level down, side by side, with each check's trend."""
     state = get_state(request)
+    if not _ready(request, level, measure, as_of):
+        return computing.computing_page(request, actor, as_of)
     ctx = _org_context(request, actor, level, code, as_of, measure)
     m = state.results.measure(measure)
     rows = views.children(state.results, measure, as_of, level, code)
@@ -227,6 +233,14 @@ def _csv(frame: Any, filename: str, request: Request, as_of: date, measure: str)
     frame["Codelists"] = results.codelists().describe(results.measure(measure).clusters()).removeprefix("codelists: ")
     return Response(to_csv_bytes(frame), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _ready(request: Request, level: str, measure: str, as_of: date) -> bool:
+    """Whether the figures are ready (``parity.web.computing``); the level and measure are checked first, so
+    a bad address is an error, never a computation."""
+    views.check_level(level)
+    views.check_measure(measure)
+    return computing.figures_ready(request, measure, as_of)
 
 
 def _org_context(request: Request, actor: Actor, level: str, code: str, as_of: date,

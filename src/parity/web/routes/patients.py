@@ -40,7 +40,7 @@ def render_patient(request: Request, actor: Actor, rec: PatientRecord, measure: 
         crumbs = [("Worklist", f"/practices/{rec.practice_code}/worklist?measure={measure}&as_of={as_of}")]
     letters = messaging.letters_for_patient(request, actor, rec.nhs_number)
     with state.db.lock:
-        person = contact_details(state.db, [rec.nhs_number]).get(rec.nhs_number, {})
+        person = contact_details(state.db, [rec.nhs_number], state.results).get(rec.nhs_number, {})
     ctx = base_context(request, actor, title="Patient", rec=rec, measure=measure, measures=views.MEASURES,
                        measure_obj=state.results.measure(measure), as_of=as_of, breadcrumbs=crumbs, letters=letters,
                        contacts=contacts, followup=referrals, today=today(request), person=person,

@@ -92,7 +92,7 @@ def _export_frame(request: Request, wl: PracticeWorklist, measure: str, contacts
     frame = worklist_export_frame(wl.rows, state.results.measure(measure))
     if contacts:
         with state.db.lock:
-            details = contact_details(state.db, list(frame["NHS number"]))
+            details = contact_details(state.db, list(frame["NHS number"]), state.results)
         for i, (key, heading) in enumerate((("name", "Name"), ("phone", "Phone"),
                                             ("preferred_contact", "Preferred contact")), start=1):
             frame.insert(i, heading, [details.get(n, {}).get(key, "") for n in frame["NHS number"]])

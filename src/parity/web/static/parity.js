@@ -71,14 +71,50 @@ function showChartFallback (target, message) {
 
 /** <select data-autosubmit> submits its form when changed. The form keeps its visible submit button, for
  * people without JavaScript and for anyone who prefers to choose first and then confirm. */
-function wireAutosubmit () {
-  for (const select of document.querySelectorAll('select[data-autosubmit]')) {
+function wireAutosubmit (root = document) {
+  for (const select of root.querySelectorAll('select[data-autosubmit]')) {
     const form = select.form
-    if (!form) continue
+    if (!form || select.dataset.autosubmitWired) continue
+    select.dataset.autosubmitWired = 'true'
     select.addEventListener('change', () => {
       if (typeof form.requestSubmit === 'function') form.requestSubmit()
       else form.submit()
     })
+  }
+}
+
+const FILL_RETRY_MS = 1000
+
+/** A "Computing figures …" page (data-parity-computing) asks for the same address again until the figures
+ * are ready (the server holds each such request a few seconds), then puts them in place of this page's
+ * content: no reload, so nothing the person did on the page is lost. Its link is the no-JavaScript way. */
+async function fillComputing () {
+  const holder = document.querySelector('[data-parity-computing]')
+  if (!holder) return
+  const url = holder.dataset.fillUrl
+  for (;;) {
+    let response
+    try {
+      response = await fetch(url, { headers: { 'X-Parity-Fill': '1' }, credentials: 'same-origin' })
+    } catch (err) {
+      await new Promise((resolve) => setTimeout(resolve, FILL_RETRY_MS))
+      continue
+    }
+    if (!response.ok) return // the link still works; the page it leads to explains the error
+    const doc = new DOMParser().parseFromString(await response.text(), 'text/html')
+    const fresh = doc.querySelector('main')
+    if (!fresh || doc.querySelector('[data-parity-computing]')) {
+      await new Promise((resolve) => setTimeout(resolve, FILL_RETRY_MS))
+      continue
+    }
+    const main = document.querySelector('main')
+    const nodes = Array.from(fresh.childNodes) // a snapshot: adopting a node takes it out of the live list
+    main.replaceChildren(...nodes.map((node) => document.adoptNode(node)))
+    document.title = doc.title
+    main.dataset.filled = 'true'
+    wireAutosubmit(main)
+    renderCharts()
+    return
   }
 }
 
@@ -91,6 +127,7 @@ function start () {
   }
   wireAutosubmit()
   renderCharts()
+  fillComputing()
 }
 
 // Module scripts run before DOMContentLoaded, but be safe if this is ever loaded late.
