@@ -53,15 +53,35 @@ TARGET_EVENTS_PER_S = 2_000_000
 TARGET_PEAK_BYTES = 2 * GB
 TABLES = ("patients", "registrations", "events", "medications")
 
-# Load to commit, in a fresh interpreter: argv = extract folder, database file. Prints the counts as JSON.
+# Load to commit, then what `parity load` does next before its precompute, in a fresh interpreter, each phase
+# timed and its peak RSS sampled in the process (DuckDB's memory included). argv = benchmarks folder, extract
+# folder, database file. Prints the counts and phases as JSON.
 LOAD_PROPER = """
-import json, sys
+import json, sys, time
 from pathlib import Path
-from parity.db import open_database
-from parity.ingest import load_extract
-with open_database(sys.argv[2]) as db:
-    result = load_extract(db, Path(sys.argv[1]), mode="replace")
-print(json.dumps(result.counts))
+sys.path.insert(0, sys.argv[1])
+from _rss import RssSampler, maxrss_bytes
+phases = {}
+with RssSampler(0.02) as rss:
+    def phase(name, started, cpu):
+        phases[name] = [time.perf_counter() - started, time.process_time() - cpu, rss.phases[name]]
+    t, c = time.perf_counter(), time.process_time()
+    with rss.phase("load"):
+        from parity.db import open_database
+        from parity.ingest import load_extract
+        db = open_database(sys.argv[3])
+        result = load_extract(db, Path(sys.argv[2]), mode="replace")
+    phase("load", t, c)
+    t, c = time.perf_counter(), time.process_time()
+    with rss.phase("indexes"):
+        from parity.access.grant import create_all_tables
+        from parity.db.indexes import ensure_patient_indexes
+        create_all_tables(db)
+        ensure_patient_indexes(db)
+    phase("indexes", t, c)
+    db.close()
+phases["indexes"][2] = max(phases["indexes"][2], maxrss_bytes())
+print(json.dumps({"counts": result.counts, "phases": phases}))
 """
 
 # The floor: plain DuckDB, no checks. argv = extract folder, database file.
@@ -93,6 +113,7 @@ class Run:
     cpu: float
     peak: int
     counts: dict[str, int]
+    phases: dict[str, list[float]] = field(default_factory=dict)  # name -> [seconds, CPU seconds, peak RSS]
 
 
 @dataclass
@@ -157,18 +178,22 @@ def timed(cmd: list[str], env: dict[str, str]) -> Run:
     # The tree's CPU, from the kernel once the child is reaped (its own reaped children included).
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Run(seconds, cpu, peak, _counts(out))
+    counts, phases = _output(out)
+    return Run(seconds, cpu, peak, counts, phases)
 
 
-def _counts(out: str) -> dict[str, int]:
+def _output(out: str) -> tuple[dict[str, int], dict[str, list[float]]]:
+    """Row counts (and phases) from a step's output: JSON from the scripts here, a sentence from ``parity load``."""
     for line in reversed(out.strip().splitlines()):
         if line.startswith("{"):
-            return {k: int(v) for k, v in json.loads(line).items()}
+            data = json.loads(line)
+            counts = data.get("counts", data)
+            return {k: int(v) for k, v in counts.items()}, data.get("phases", {})
     if line := next((x for x in out.splitlines() if x.startswith("loaded ")), None):
         # "loaded FOLDER (718,093 patients, …)"
         inner = line.rsplit("(", 1)[1].rstrip(")")
-        return {part.split()[1]: int(part.split()[0].replace(",", "")) for part in inner.split(", ")}
-    return {}
+        return {part.split()[1]: int(part.split()[0].replace(",", "")) for part in inner.split(", ")}, {}
+    return {}, {}
 
 
 def fresh(path: Path) -> None:
@@ -196,7 +221,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Step]:
             if key == "floor":
                 cmd = [python, "-c", FLOOR, str(folder), str(db)]
             elif key == "proper":
-                cmd = [python, "-c", LOAD_PROPER, str(folder), str(db)]
+                cmd = [python, "-c", LOAD_PROPER, str(HERE), str(folder), str(db)]
             else:
                 cmd = [parity, "load", str(folder), "--database", str(db)]
                 if not args.precompute:
@@ -216,7 +241,7 @@ def verdict(ok: bool, text: str) -> str:
 def render(args: argparse.Namespace, folder: Path, steps: dict[str, Step], counts: dict[str, int]) -> str:
     events = counts["events"]
     rows = sum(counts.values())
-    floor, proper, whole = steps["floor"], steps["proper"], steps["whole"]
+    floor, proper, whole = steps["floor"], steps["load"], steps["whole"]
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True, check=False).stdout.strip()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -229,8 +254,9 @@ def render(args: argparse.Namespace, folder: Path, steps: dict[str, Step], count
         f"{'' if args.precompute else ' --no-precompute'}` on {when}, "
         f"git commit `{commit}`. England extract (seed {args.seed}, {DEFAULT_AS_OF}, Parquet): "
         f"{events:,} events, {rows:,} rows in all ({', '.join(f'{counts[t]:,} {t}' for t in TABLES)}). "
-        f"Each step is its own process into a new DuckDB file, timed from outside; peak = resident memory of its "
-        f"process tree (incl. DuckDB), sampled every 20 ms. Median of {args.repeats} run(s), steps interleaved. "
+        f"Each step is its own process into a new DuckDB file, timed from outside, peak = resident memory of its "
+        f"process tree (incl. DuckDB) sampled every 20 ms; the load to commit and the indexes are phases of one "
+        f"process, timed and sampled inside it. Median of {args.repeats} run(s), steps interleaved. "
         f"Machine: {os.cpu_count()} cores, {platform.python_version()}, load average at the end {load}.",
         "",
         "| target | figure (median) | baseline, same run | result |",
@@ -255,21 +281,27 @@ def render(args: argparse.Namespace, folder: Path, steps: dict[str, Step], count
         "| step | runs (s) | median | CPU (median) | peak RSS (median) | rows/s (all tables) |",
         "|---|---|---|---|---|---|",
     ]
-    names = {"floor": "floor: DuckDB `CREATE TABLE AS SELECT * FROM read_parquet`, no checks",
-             "proper": "`load_extract` to commit (checks, write, commit, rename)",
-             "whole": "whole `parity load`" + ("" if args.precompute else " --no-precompute")
-                      + " (+ tables, patient indexes" + (", precompute)" if args.precompute else ")")}
-    for key in ("floor", "proper", "whole"):
+    names = {
+        "floor": "floor: DuckDB `CREATE TABLE AS SELECT * FROM read_parquet`, no checks (process)",
+        "load": "`load_extract` to commit: open, checks, write, commit, checkpoint, rename (in process)",
+        "indexes": "then tables for commands beside a server + patient indexes (in process)",
+        "proper": "that process, from start to exit",
+        "whole": "whole `parity load`" + ("" if args.precompute else " --no-precompute") + " (process)",
+    }
+    for key in ("floor", "load", "indexes", "proper", "whole"):
         s = steps[key]
         lines.append(f"| {names[key]} | {', '.join(f'{r.seconds:.1f}' for r in s.runs)} | {s.seconds:.1f} s | "
                      f"{s.cpu:.1f} s | {s.peak / GB:.2f} GB | {rows / s.seconds / 1e6:.2f} M/s |")
-    after = whole.seconds - proper.seconds
+    rest = whole.seconds - proper.seconds - steps["indexes"].seconds
     lines += [
         "",
-        f"After the commit, `parity load` spends about {after:.1f} s more (whole command median − load-to-commit "
-        "median): tables for commands beside a server, the patient indexes (`parity.db.indexes`, capped at 2 GB of "
-        "DuckDB memory)" + (", and the dashboard's precomputed results." if args.precompute else ".")
-        + " The row counts of every run equal the floor's.",
+        f"Split of the whole command: load to commit {proper.seconds:.1f} s, peak {proper.peak / GB:.2f} GB; tables "
+        f"and patient indexes (`parity.db.indexes`, DuckDB capped at 2 GB there) {steps['indexes'].seconds:.1f} s, "
+        f"peak {steps['indexes'].peak / GB:.2f} GB; "
+        + (f"the dashboard's precompute and the rest about {rest:.1f} s (whole median − the two), its peak is "
+           f"the whole command's when that is higher. " if args.precompute else f"the rest {rest:.1f} s. ")
+        + "The target is read on the load to commit (a checked, all-or-nothing load); the whole command is shown "
+        "beside it. The row counts of every run equal the floor's.",
         END_MARK,
     ]
     return "\n".join(lines)
@@ -285,6 +317,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=HERE / "work")
     p.add_argument("--fresh", action="store_true", help="regenerate the extract even if a matching one exists")
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="Markdown file to update")
+    p.add_argument("--extract", type=Path, default=None, help="load this extract folder instead (trying the script)")
     args = p.parse_args(argv)
     if args.quick:
         args.repeats = 1
@@ -299,8 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = {"scale": "england", "area": None, "patients": None, "seed": args.seed,
               "as_of": DEFAULT_AS_OF.isoformat(), "structure": "2022-23", "noise": 1.0,
               "synth_version": synth_version()}
-    folder, _, _ = extract_for(params, args.workdir, args.fresh)
+    folder = args.extract.resolve() if args.extract else extract_for(params, args.workdir, args.fresh)[0]
     steps = measure(args, folder)
+    for phase in ("load", "indexes"):
+        steps[phase] = Step(phase, [Run(r.phases[phase][0], r.phases[phase][1], int(r.phases[phase][2]), r.counts)
+                                    for r in steps["proper"].runs])
     counts = steps["floor"].runs[0].counts
     for step in steps.values():
         for run in step.runs:
