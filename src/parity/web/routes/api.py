@@ -7,13 +7,14 @@ functions (``web.worklists``, ``web.patients``).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from parity.access import entries
-from parity.web import views
+from parity.web import pagecache, views
 from parity.web.deps import ActorDep, AdminDep, AsOfDep, actor_scope, get_state
 from parity.web.patients import patient_record
 from parity.web.routes.practices import FilterDep
@@ -64,12 +65,17 @@ def measures(request: Request, actor: ActorDep, as_of: AsOfDep, measure: Measure
     aggregates. ``structure`` and ``codelists`` choose the organisation structure and codelist release
     (read for the whole request by ``parity.web.choice``); the response names both."""
     state = get_state(request)
-    rows = views.level_rows(state.results, measure, as_of, level, parent)
-    m = state.results.measure(measure)
-    return MeasuresPublic(
-        measure=measure, as_of=as_of, level=level, parent=parent, structure=state.results.structure_for(as_of),
-        codelists=state.results.codelists().describe(m.clusters()).removeprefix("codelists: "),
-        data_version=state.results.version(), rows=[_measure_row(r, m) for r in rows])
+
+    def render() -> Response:
+        rows = views.level_rows(state.results, measure, as_of, level, parent)
+        m = state.results.measure(measure)
+        return _json(MeasuresPublic(
+            measure=measure, as_of=as_of, level=level, parent=parent, structure=state.results.structure_for(as_of),
+            codelists=state.results.codelists().describe(m.clusters()).removeprefix("codelists: "),
+            data_version=state.results.version(), rows=[_measure_row(r, m) for r in rows]))
+
+    # The same for every caller (aggregates only), so serialised once per data version (parity.web.pagecache).
+    return pagecache.cached(request, (), as_of, render)  # type: ignore[return-value]
 
 
 @router.get("/organisations/{level}/{code}/trend", response_model=TrendPublic)
@@ -78,11 +84,16 @@ def organisation_trend(request: Request, level: Level, code: str,
                        interval: Literal["quarter", "month"] = "quarter") -> TrendPublic:
     """The all-six rate at each quarter end (8) or month end (12) up to ``as_of``."""
     state = get_state(request)
-    views.org_row(state.results, measure, as_of, level, code)
-    points = views.trend(state.results, measure, as_of, level, code, monthly=interval == "month")
-    return TrendPublic(measure=measure, org_code=code, level=level, interval=interval,
-                       points=[TrendPointPublic(as_of=p["period"], register=p["register"], all_six=p["all_six"],
-                                                percent=p["percent"]) for p in points])
+
+    def render() -> Response:
+        views.org_row(state.results, measure, as_of, level, code)
+        points = views.trend(state.results, measure, as_of, level, code, monthly=interval == "month")
+        return _json(TrendPublic(measure=measure, org_code=code, level=level, interval=interval,
+                                 points=[TrendPointPublic(as_of=p["period"], register=p["register"],
+                                                          all_six=p["all_six"], percent=p["percent"])
+                                         for p in points]))
+
+    return pagecache.cached(request, (), as_of, render)  # type: ignore[return-value]
 
 
 @router.get("/practices/{code}/patients", response_model=WorklistPublic)
@@ -126,6 +137,11 @@ def audit(request: Request, actor: AdminDep, limit: Annotated[int, Query(ge=1, l
     rows = entries(state.db, limit=limit, offset=offset, username=user)
     return [AuditEntryPublic(seq=e.seq, at=e.at, username=e.username, role=e.role, org_code=e.org_code, via=e.via,
                              action=e.action, resource=e.resource, outcome=e.outcome, detail=e.detail) for e in rows]
+
+
+def _json(model: Any) -> Response:
+    """A response model as JSON bytes, as FastAPI would send it (kept by ``parity.web.pagecache``)."""
+    return Response(model.model_dump_json(by_alias=True).encode(), media_type="application/json")
 
 
 def _measure_row(r: dict, m) -> MeasureRowPublic:  # noqa: ANN001 - Measure

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parity.access import Actor, Role
 from parity.reports.variation import funnel
-from parity.web import charts, computing, views
+from parity.web import charts, computing, pagecache, views
 from parity.web.deps import ActorDep, AsOfDep, actor_scope, base_context, get_state, reporting_date
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
@@ -46,6 +46,17 @@ def organisation(request: Request, level: str, code: str, actor: ActorDep, as_of
     state = get_state(request)
     if not _ready(request, level, measure, as_of):
         return computing.computing_page(request, actor, as_of)
+    from parity.care import followup
+
+    with state.db.lock:
+        referrals_version = followup.version(state.db)  # the red-zone section follows recorded referrals
+    return pagecache.cached(request, pagecache.user_key(actor), as_of,
+                            lambda: _organisation(request, level, code, actor, as_of, measure),
+                            also=(referrals_version,))
+
+
+def _organisation(request: Request, level: str, code: str, actor: Actor, as_of: date, measure: str) -> Response:
+    state = get_state(request)
     ctx = _org_context(request, actor, level, code, as_of, measure)
     m = state.results.measure(measure)
     row = ctx["row"]
@@ -97,9 +108,14 @@ def areas_csv(request: Request, level: str, code: str, actor: ActorDep, as_of: A
 def variation(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOfDep,
               measure: MeasureQuery = "phsmi") -> Response:
     """All-six rate against register size for the areas one level down, with funnel-plot limits."""
-    state = get_state(request)
     if not _ready(request, level, measure, as_of):
         return computing.computing_page(request, actor, as_of)
+    return pagecache.cached(request, pagecache.user_key(actor), as_of,
+                            lambda: _variation(request, level, code, actor, as_of, measure))
+
+
+def _variation(request: Request, level: str, code: str, actor: Actor, as_of: date, measure: str) -> Response:
+    state = get_state(request)
     ctx = _org_context(request, actor, level, code, as_of, measure)
     rows = views.children(state.results, measure, as_of, level, code)
     result = funnel(_frame(rows)) if rows else None
@@ -138,9 +154,14 @@ def variation_csv(request: Request, level: str, code: str, actor: ActorDep, as_o
 def checks(request: Request, level: str, code: str, actor: ActorDep, as_of: AsOfDep,
            measure: MeasureQuery = "phsmi") -> Response:
     """Each check's rate for the areas one level down, side by side, with each check's trend."""
-    state = get_state(request)
     if not _ready(request, level, measure, as_of):
         return computing.computing_page(request, actor, as_of)
+    return pagecache.cached(request, pagecache.user_key(actor), as_of,
+                            lambda: _checks(request, level, code, actor, as_of, measure))
+
+
+def _checks(request: Request, level: str, code: str, actor: Actor, as_of: date, measure: str) -> Response:
+    state = get_state(request)
     ctx = _org_context(request, actor, level, code, as_of, measure)
     m = state.results.measure(measure)
     rows = views.children(state.results, measure, as_of, level, code)
