@@ -19,7 +19,7 @@ import typer
 
 from parity.access.cli import audit_app, db_app, users_app
 from parity.care.cli import register as register_care
-from parity.clikit import DatabaseOpt, Level, OutFormat, emit
+from parity.clikit import DatabaseOpt, MeasureLevel, OutFormat, emit
 from parity.codes.cli import codes_app
 from parity.errors import ConfigurationError, ParityError, ValidationError, exit_code_for
 from parity.interop.cli import mesh_app, trust_app
@@ -148,7 +148,11 @@ def measure(
     database: DatabaseOpt = None,
     measure_id: Annotated[str, typer.Option("--measure", help="phsmi, qof-mh021, extended-9 or a TOML file")]
     = "phsmi",
-    level: Annotated[Level, typer.Option(help="Organisation level of the rows")] = Level.icb,
+    level: Annotated[MeasureLevel, typer.Option(help="Organisation level of the rows; all: every level")]
+    = MeasureLevel.icb,
+    quarters: Annotated[int, typer.Option("--quarters", min=1, max=40,
+                                          help="A trend: the N quarter ends up to the reporting date "
+                                               "(rows gain an as_of column)")] = 1,
     patients: Annotated[bool, typer.Option("--patients", help="One row per patient instead of per organisation")]
     = False,
     fmt: Annotated[OutFormat, typer.Option("--format", help="csv, json or table")] = OutFormat.table,
@@ -168,28 +172,42 @@ def measure(
 
     ``--database spark:FOLDER`` or ``spark:CATALOG.SCHEMA`` runs it on Spark (``parity[spark]``)."""
     from parity.codes.store import resolve_codelists
+    from parity.dates import quarter_ends_until
     from parity.db import open_database
-    from parity.reports.measures import measure_table, patient_table, provenance
+    from parity.engine.base import LEVELS
+    from parity.reports.measures import measure_rows, patient_table, provenance
     from parity.rules import load_measure
 
     settings = Settings.from_env(database=database)
     m = load_measure(measure_id)
     day = _as_of(as_of)
+    if patients and (quarters > 1 or level == MeasureLevel.all):
+        raise ConfigurationError("--patients gives one reporting date's patients: leave out --quarters and "
+                                 "--level all")
+    levels = list(LEVELS) if level == MeasureLevel.all else [level.value]
+    dates = quarter_ends_until(day, quarters) if quarters > 1 else [day]
     with open_database(settings.database_url, create=False) as db:
         lists = resolve_codelists(db, codelists)
         if patients:
             df = patient_table(db, m, day, codelists=lists)
         else:
-            df = measure_table(db, m, day, level.value, structure=structure, parent=parent,
-                               settings=settings if disclosure else None, codelists=lists)
-        meta = provenance(db, m, day, structure=None if patients else structure, codelists=lists)
+            df = measure_rows(db, m, dates, levels, structure=structure, parent=parent,
+                              settings=settings if disclosure else None, codelists=lists)
+            # One date and one level: the columns people know (no as_of, no level).
+            df = df.drop(columns=[c for c, keep in (("as_of", quarters > 1), ("level", len(levels) > 1))
+                                  if not keep])
+        meta = provenance(db, m, max(dates), structure=None if patients else structure, codelists=lists)
+        if len(dates) > 1:
+            # The rows carry their own as_of: the metadata names the span (a CSV column once only).
+            meta.pop("as_of")
+            meta["dates"] = f"{len(dates)} quarter ends, {dates[0].isoformat()} to {dates[-1].isoformat()}"
         if write_table:
             from parity.db.tables import write_frame
 
             name = write_frame(db, write_table, df, meta)
             typer.echo(f"wrote {len(df):,} rows to {name}", err=True)
-    emit(df, fmt, title=f"{m.name} — as at {day.isoformat()}" + ("" if patients else f" — by {level.value}"),
-         metadata=meta)
+    span = f"{len(dates)} quarter ends to {day.isoformat()}" if len(dates) > 1 else f"as at {day.isoformat()}"
+    emit(df, fmt, title=f"{m.name} — {span}" + ("" if patients else f" — by {level.value}"), metadata=meta)
 
 
 @app.command()

@@ -30,6 +30,18 @@ class Level(StrEnum):
     england = "england"
 
 
+class MeasureLevel(StrEnum):
+    """``Level`` or ``all`` (every level, each row naming its level)."""
+
+    practice = "practice"
+    pcn = "pcn"
+    sub_icb = "sub_icb"
+    icb = "icb"
+    region = "region"
+    england = "england"
+    all = "all"
+
+
 DatabaseOpt = Annotated[
     str | None,
     typer.Option("--database", help="postgresql://… or a DuckDB file path [env: PARITY_DATABASE_URL; "

@@ -126,10 +126,37 @@ class Dialect:
             with con.raw_sql(f'ANALYZE "{name}"'):
                 pass
 
-    def release(self, con: Any, name: str) -> None:
-        """Drop what ``materialise`` made (quietly: it may be gone with its session)."""
-        with contextlib.suppress(Exception):
+    def fetch_rows(self, con: Any, sql: str) -> list[tuple]:
+        """Rows of one SQL statement (written by Parity, no parameters) on the Ibis connection."""
+        return list(con.raw_sql(sql).fetchall())
+
+    def tables_like(self, con: Any, prefix: str) -> list[str]:
+        """Names of the tables in the current schema that start with ``prefix`` (letters, digits, _)."""
+        rows = self.fetch_rows(con, self._tables_like_sql(prefix))
+        return [str(r[0]) for r in rows if str(r[0]).startswith(prefix)]
+
+    @staticmethod
+    def _tables_like_sql(prefix: str) -> str:
+        check_table_name(prefix)
+        return ("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                f"AND table_catalog = current_database() AND table_name LIKE '{prefix}%'")
+
+    def keep(self, con: Any, name: str, expr: ir.Table) -> None:
+        """Keep ``expr``'s rows as the ordinary table ``name``, for every later session and process
+        (the engine's feature tables after a load)."""
+        con.create_table(name, expr)
+        if self.analyze_temp_tables:
+            with con.raw_sql(f'ANALYZE "{name}"'):
+                pass
+
+    def release(self, con: Any, name: str) -> bool:
+        """Drop what ``materialise`` or ``keep`` made (quietly: it may be gone with its session, or be in
+        use by another process); whether it was dropped."""
+        try:
             con.drop_table(name, force=True)
+        except Exception:  # noqa: BLE001 - never fatal: a later load drops it
+            return False
+        return True
 
 
 def check_table_name(table: str) -> str:
@@ -266,6 +293,10 @@ class PostgresDialect(Dialect):
 
     def lock(self, db: Database, key: int) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?)", [key])
+
+    def fetch_rows(self, con: Any, sql: str) -> list[tuple]:
+        with con.raw_sql(sql) as cur:  # a psycopg cursor: closed here
+            return list(cur.fetchall())
 
     @contextlib.contextmanager
     def engine_session(self, con: Any) -> Iterator[None]:

@@ -133,10 +133,13 @@ class SparkDialect(Dialect):
         con.create_view(name, expr, overwrite=True)
         con.raw_sql(f"CACHE TABLE `{name}`")
 
-    def release(self, con: Any, name: str) -> None:
-        with contextlib.suppress(Exception):
+    def release(self, con: Any, name: str) -> bool:
+        try:
             con.raw_sql(f"UNCACHE TABLE IF EXISTS `{name}`")
             con.raw_sql(f"DROP VIEW IF EXISTS `{name}`")
+        except Exception:  # noqa: BLE001 - a view gone with its session
+            return False
+        return True
 
 
 SPARK = SparkDialect()

@@ -29,6 +29,7 @@ count per check id (done, among the denominator), ``<check>_declined`` counts, a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
@@ -76,8 +77,9 @@ def normalise_status(df: pd.DataFrame, measure: Measure) -> pd.DataFrame:
     return df
 
 
-def normalise_aggregate(df: pd.DataFrame, measure: Measure) -> pd.DataFrame:
-    """Canonical column order, dtypes and row order for an aggregate frame."""
+def normalise_aggregate(df: pd.DataFrame, measure: Measure, *, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Canonical column order, dtypes and row order for an aggregate frame (``by``: leading key
+    columns kept and sorted on first, e.g. ``as_of`` of a trend)."""
     df = df.copy()
     int_cols = ["register", "all_six", "all_checks", "excluded"]
     int_cols += [c.id for c in measure.checks] + [f"{c.id}_declined" for c in measure.checks]
@@ -89,7 +91,7 @@ def normalise_aggregate(df: pd.DataFrame, measure: Measure) -> pd.DataFrame:
         round(100.0 * a / r, 1) if r else None for a, r in zip(df["all_six"], df["register"], strict=True)
     ]
     df["percent"] = df["percent"].astype("float64")
-    return df[aggregate_columns(measure)].sort_values("org_code", kind="stable").reset_index(drop=True)
+    return df[[*by, *aggregate_columns(measure)]].sort_values([*by, "org_code"], kind="stable").reset_index(drop=True)
 
 
 def _date_column(col: pd.Series) -> pd.Series:

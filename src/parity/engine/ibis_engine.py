@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,7 +51,7 @@ from ibis import _
 
 from parity.db.dialect import Dialect
 from parity.engine.base import LEVELS, aggregate_columns, normalise_aggregate, normalise_status
-from parity.engine.ibis_plan import CodesFor, FeaturePlan, build_plan
+from parity.engine.ibis_plan import BITS, CodesFor, FeaturePlan, build_plan
 from parity.engine.levels import describe, level_code, organisation_names
 from parity.rules.model import CORE_CHECKS, Criterion, Measure, Window
 
@@ -58,6 +59,9 @@ from parity.rules.model import CORE_CHECKS, Criterion, Measure, Window
 # engine's caches. ``loads`` gets a row for every load, so a replacement extract of the same size
 # is seen too.
 _WATCHED = ("events", "medications", "registrations", "patients", "loads")
+
+# Kept feature tables: ``<prefix><data stamp>_<key digest>`` (``IbisEngine._cached``).
+FEATURE_PREFIX = "_parity_feature_"
 
 # Temporary tables of engines that were garbage collected, per backend, dropped by the next
 # engine call on that backend (never from the garbage collector itself, which may run mid-query).
@@ -109,7 +113,8 @@ class IbisEngine:
 
     name = "ibis"
 
-    def __init__(self, con: Any, dialect: Dialect | None = None, *, codes_for: CodesFor | None = None) -> None:
+    def __init__(self, con: Any, dialect: Dialect | None = None, *, codes_for: CodesFor | None = None,
+                 keep: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> None:
         if dialect is None:  # an application Database: only its Ibis connection and dialect are used
             con, dialect = con.ibis, con.dialect
         self.con = con
@@ -117,8 +122,15 @@ class IbisEngine:
         self._codes_for = codes_for
         self._plans: dict[Measure, FeaturePlan] = {}
         self._tables: dict[tuple, str] = {}
+        # Feature tables kept in the database (``FEATURE_PREFIX``), by key: read by every engine whose
+        # data stamp matches; made only by an engine given ``keep`` (the precompute after a load).
+        self.keep = keep
+        self._kept: dict[tuple, str] = {}
+        self._kept_names: set[str] | None = None
+        self._stamp = ""
         self._version: tuple[int, ...] | None = None
         self._counts: dict[tuple[Measure, date], pd.DataFrame] = {}
+        self._hierarchies: dict[str, Hierarchy] = {}
         self._depth = 0
         orphans = _ORPHANS.setdefault(id(con), [])
         weakref.finalize(self, _forget, orphans, self._tables)
@@ -131,8 +143,8 @@ class IbisEngine:
     def patient_status(self, measure: Measure, as_of: date) -> pd.DataFrame:
         """Per-patient status on ``as_of`` (``parity.engine.base`` contract)."""
         plan = self._plan(measure)
-        latest = self._latest(plan, as_of)
-        df = self._frame(self._status(measure, plan, as_of, latest, values=True))
+        cal = self._calendar(plan, [as_of])
+        df = self._frame(self._status(measure, plan, cal, self._latest(plan, cal), values=True).drop("as_of"))
         return normalise_status(df, measure)
 
     def aggregate(self, measure: Measure, as_of: date, level: str, structure: str) -> pd.DataFrame:
@@ -148,8 +160,8 @@ class IbisEngine:
         for level in levels:
             _check_level(level)
         counts = self._practice_counts(measure, as_of)
-        practices = self._practice_rows(structure)
-        return {level: roll_up(counts, measure, level, structure, practices) for level in levels}
+        hierarchy = self._hierarchy(structure)
+        return {level: hierarchy.roll_up(counts, measure, level) for level in levels}
 
     @_engine_call
     def practice_counts(self, measure: Measure, as_of: date) -> pd.DataFrame:
@@ -168,15 +180,7 @@ class IbisEngine:
         if not dates:
             cols = ["as_of", *aggregate_columns(measure)]
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-        practices = self._practice_rows(structure)
-        frames = {d: roll_up(counts, measure, level, structure, practices)
-                  for d, counts in self._practice_counts_by_date(measure, dates).items()}
-        blocks = []
-        for d in dates:
-            block = frames[d].copy()
-            block.insert(0, "as_of", d)
-            blocks.append(block)
-        return pd.concat(blocks, ignore_index=True)
+        return self._stacked(measure, dates, structure, [level])[level]
 
     @_engine_call
     def trend_all(
@@ -186,18 +190,27 @@ class IbisEngine:
         levels = list(dict.fromkeys(levels))
         for level in levels:
             _check_level(level)
-        dates = list(as_of_dates)
-        practices = self._practice_rows(structure)
-        by_date = self._practice_counts_by_date(measure, dates) if dates else {}
+        return self._stacked(measure, list(as_of_dates), structure, levels)
+
+    def _stacked(self, measure: Measure, dates: list[date], structure: str,
+                 levels: list[str]) -> dict[str, pd.DataFrame]:
+        """Per level, the aggregate of each date stacked in the order of ``dates`` (``as_of`` first):
+        the practice counts of every date rolled up in one grouping per level."""
+        cols = ["as_of", *aggregate_columns(measure)]
+        if not dates:
+            return {level: pd.DataFrame({c: pd.Series(dtype=object) for c in cols}) for level in levels}
+        by_date = self._practice_counts_by_date(measure, dates)
+        order = {d: i for i, d in enumerate(dict.fromkeys(dates))}
+        stacked = pd.concat([by_date[d].assign(as_of=d) for d in order], ignore_index=True)
+        hierarchy = self._hierarchy(structure)
         out: dict[str, pd.DataFrame] = {}
         for level in levels:
-            blocks = []
-            for d in dates:
-                block = roll_up(by_date[d], measure, level, structure, practices)
-                block.insert(0, "as_of", d)
-                blocks.append(block)
-            cols = ["as_of", *aggregate_columns(measure)]
-            out[level] = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=cols)
+            frame = hierarchy.roll_up(stacked, measure, level)
+            # Repeated dates are given their rows again, in the order asked.
+            blocks = dict(list(frame.groupby("as_of", sort=False)))
+            rows = [blocks[d] for d in dates if d in blocks]
+            out[level] = (pd.concat(rows, ignore_index=True)[cols] if rows
+                          else pd.DataFrame({c: pd.Series(dtype=object) for c in cols}))
         return out
 
     @contextlib.contextmanager
@@ -221,6 +234,7 @@ class IbisEngine:
                 # Temporary tables created in a failed transaction are gone with it.
                 self._tables.clear()
                 self._counts.clear()
+                self._hierarchies.clear()
                 self._version = None
             raise
         finally:
@@ -236,7 +250,10 @@ class IbisEngine:
         for name in self._tables.values():
             self._drop(name)
         self._tables.clear()
+        self._kept.clear()
+        self._kept_names = None
         self._counts.clear()
+        self._hierarchies.clear()
         self._version = None
 
     # -- caching -----------------------------------------------------------------------------
@@ -246,10 +263,11 @@ class IbisEngine:
             self._drop(orphans.pop())
         if not self.dialect.watch_row_counts:
             return
-        version = tuple(_row_count(self.con, t) for t in _WATCHED)
+        version = (*(_row_count(self.con, t) for t in _WATCHED), _latest_load(self.con, self.dialect))
         if version != self._version:
             self.clear_cache()
             self._version = version
+            self._stamp = _digest(repr(version))
 
     def _plan(self, measure: Measure) -> FeaturePlan:
         plan = self._plans.get(measure)
@@ -263,12 +281,50 @@ class IbisEngine:
         return plan
 
     def _cached(self, key: tuple, build: Callable[[], ir.Table]) -> ir.Table:
-        name = self._tables.get(key)
-        if name is None:
-            name = _temp_name()
-            self.dialect.materialise(self.con, name, build())
-            self._tables[key] = name
+        """The table of ``key``: this engine's temporary one, else a kept one for this data stamp
+        (``parity load`` keeps them, so a new process starts warm), else one made now: kept when this
+        engine may (``keep``), temporary otherwise."""
+        name = self._tables.get(key) or self._kept.get(key)
+        if name is not None:
+            return self.con.table(name)
+        if self.dialect.stores_tables and self._stamp:
+            kept = f"{FEATURE_PREFIX}{self._stamp}_{_digest(repr(_canonical(key)))}"
+            if kept in self._kept_tables():
+                self._kept[key] = kept
+                return self.con.table(kept)
+            if self.keep is not None:
+                with self.keep():
+                    self.dialect.keep(self.con, kept, build())
+                self._kept[key] = kept
+                assert self._kept_names is not None
+                self._kept_names.add(kept)
+                return self.con.table(kept)
+        name = _temp_name()
+        self.dialect.materialise(self.con, name, build())
+        self._tables[key] = name
         return self.con.table(name)
+
+    def _kept_tables(self) -> set[str]:
+        """Names of the kept feature tables in the database (listed once per data stamp)."""
+        if self._kept_names is None:
+            self._kept_names = set(self._feature_tables())
+        return self._kept_names
+
+    def _feature_tables(self) -> list[str]:
+        """Kept feature tables in the current schema."""
+        return self.dialect.tables_like(self.con, FEATURE_PREFIX)
+
+    def drop_stale_features(self) -> int:
+        """Drop kept feature tables of other data stamps (after a load: ``ResultStore.refresh``);
+        returns how many. A table another process still reads is left for the next load."""
+        with self._session():
+            self._sync()
+            stale = [n for n in self._feature_tables() if not n.startswith(f"{FEATURE_PREFIX}{self._stamp}_")]
+        dropped = 0
+        for name in stale:
+            with self.keep() if self.keep is not None else contextlib.nullcontext():
+                dropped += self.dialect.release(self.con, name) is not False
+        return dropped
 
     def _dates(self, plan: FeaturePlan) -> ir.Table:
         """The measure's events cut to one row per patient and day: ``nhs_number, date`` and
@@ -334,87 +390,106 @@ class IbisEngine:
         self.dialect.release(self.con, name)
 
     # -- per-patient status ------------------------------------------------------------------
-    def _latest(self, plan: FeaturePlan, as_of: date) -> ir.Table:
-        """Per patient with any relevant event: ``_d<k>``, the latest date on or before ``as_of``
-        of each feature ``k`` (for ``valued`` features, of events with a value).
+    def _calendar(self, plan: FeaturePlan, dates: Sequence[date]) -> ir.Table:
+        """One row per reporting date: ``as_of``, ``_s<m>`` (the first day of the window of ``m``
+        months, for every window the plan reads), ``_early`` (the earliest windowed-feature start) and
+        ``_medearly`` (the earliest medication window start). Window starts come from ``Window.start``
+        in Python, so every backend counts the same days as the reference engine."""
+        months = sorted(plan.window_months | plan.med_months)
+        cols: dict[str, pa.Array] = {"as_of": pa.array(list(dates), pa.date32())}
+        for m in months:
+            cols[f"_s{m}"] = pa.array([Window(m).start(d) for d in dates], pa.date32())
+        cols["_early"] = pa.array([min(Window(m).start(d) for m in plan.window_months) for d in dates], pa.date32())
+        if plan.med_months:
+            cols["_medearly"] = pa.array([min(Window(m).start(d) for m in plan.med_months) for d in dates],
+                                         pa.date32())
+        return ibis.memtable(pa.table(cols))
+
+    def _latest(self, plan: FeaturePlan, cal: ir.Table) -> ir.Table:
+        """Per patient with any relevant event and reporting date of ``cal``: ``_d<k>``, the latest
+        date on or before ``as_of`` of each feature ``k`` (for ``valued`` features, of events with a
+        value). All dates in one grouped aggregate, so an 8-quarter trend reads the day masks once.
 
         Days before the earliest window start that hold no history feature are skipped: a
         windowed feature's latest date only matters when it is inside its window.
         """
-        earliest = min(Window(m).start(as_of) for m in plan.window_months)
-        history = [
-            (_[f"m{w}"] & bits) != 0 for w, bits in enumerate(plan.history_masks()) if bits
-        ]
-        days = self._dates(plan).filter(_.date <= _day(as_of), ibis.or_(_.date >= _day(earliest), *history))
+        days = self._dates(plan)
+        history = [(days[f"m{w}"] & bits) != 0 for w, bits in enumerate(plan.history_masks()) if bits]
+        when = cal.select("as_of", "_early")
+        joined = days.join(when, [days.date <= when.as_of, ibis.or_(days.date >= when._early, *history)])
         pivot: dict[str, Any] = {}
         for k in range(len(plan.features)):
             word, bit = plan.bit(k)
             pivot[f"_d{k}"] = _.date.max(where=(_[f"m{word}"] & bit) != 0)
-        return days.group_by("nhs_number").aggregate(**pivot)
+        return joined.group_by("nhs_number", "as_of").aggregate(**pivot)
 
     def _status(
-        self, measure: Measure, plan: FeaturePlan, as_of: date, latest: ir.Table, *, values: bool
+        self, measure: Measure, plan: FeaturePlan, cal: ir.Table, latest: ir.Table, *, values: bool
     ) -> ir.Table:
-        """One row per patient in scope on ``as_of`` with the contract's status columns
-        (without the ``_value`` columns unless ``values``)."""
+        """One row per patient in scope and reporting date of ``cal`` with ``as_of`` and the contract's
+        status columns (without the ``_value`` columns unless ``values``)."""
         con = self.con
-        day = _day(as_of)
         d_diag, d_rem = f"_d{plan.register_diagnosis}", f"_d{plan.register_remission}"
         people = latest.filter(_[d_diag].notnull() | _[d_rem].notnull())
 
         # Registered on as_of: latest start wins, ties go to the smallest practice code.
-        regs = con.table("registrations").filter(
-            _.start_date <= day, _.end_date.isnull() | (_.end_date >= day)
+        regs = con.table("registrations")
+        when = cal.select("as_of")
+        regs = regs.join(when, [regs.start_date <= when.as_of,
+                                regs.end_date.isnull() | (regs.end_date >= when.as_of)])
+        # Most people have one registration on a date: one grouping answers them; only the few with
+        # several go back for the latest start (then the smallest code).
+        grouped = regs.group_by("nhs_number", "as_of").aggregate(
+            _start=_.start_date.max(), _code=_.practice_code.min(), _n=_.count()
         )
-        starts = regs.group_by("nhs_number").aggregate(_start=_.start_date.max())
-        current = (
-            regs.join(starts, [regs.nhs_number == starts.nhs_number, regs.start_date == starts._start])
-            .group_by("nhs_number")
+        single = grouped.filter(_._n == 1).select("nhs_number", "as_of", practice_code=_._code)
+        several = grouped.filter(_._n > 1)
+        current = single.union(
+            regs.join(several, ["nhs_number", "as_of", regs.start_date == several._start])
+            .group_by("nhs_number", "as_of")
             .aggregate(practice_code=_.practice_code.min())
         )
-        alive = (
-            con.table("patients")
-            .filter(_.date_of_death.isnull() | (_.date_of_death > day))
-            .select("nhs_number", "ethnicity")
+        patients = con.table("patients").select("nhs_number", "ethnicity", _dod=_.date_of_death)
+        base = (
+            people.join(current, ["nhs_number", "as_of"])
+            .join(patients, "nhs_number")
+            .filter(_._dod.isnull() | (_._dod > _.as_of))
+            .drop("_dod")
+            .join(cal, "as_of")
         )
-        base = people.join(current, "nhs_number").join(alive, "nhs_number")
 
         # The value recorded on a latest date, where needed (largest if several that day). A
         # check's value is only reported when its date is inside the check's window.
         valued = sorted(plan.valued | (set(plan.done.values()) if values else set()))
         if valued:
-            on_dates = base.select("nhs_number", *[f"_d{k}" for k in valued])
-            earliest = min(Window(m).start(as_of) for m in plan.window_months)
-            in_reach = _.date >= _day(earliest)
+            on_dates = base.select("nhs_number", "as_of", "_early", *[f"_d{k}" for k in valued])
+            vals = self._values(plan, tuple(valued))
+            in_reach = vals.date >= on_dates._early
             if plan.valued:
-                in_reach = in_reach | _.feature.isin(sorted(plan.valued))
+                in_reach = in_reach | vals.feature.isin(sorted(plan.valued))
             vals = (
-                self._values(plan, tuple(valued))
-                .filter(_.date <= day, in_reach)
-                .join(on_dates, "nhs_number")
-                .group_by("nhs_number")
+                vals.join(on_dates, [vals.nhs_number == on_dates.nhs_number, vals.date <= on_dates.as_of, in_reach])
+                .group_by("nhs_number", "as_of")
                 .aggregate(
                     **{f"_v{k}": _.value.max(where=(_.feature == k) & (_.date == _[f"_d{k}"])) for k in valued}
                 )
             )
-            base = base.left_join(vals, "nhs_number").drop("nhs_number_right")
+            base = base.left_join(vals, ["nhs_number", "as_of"]).drop("nhs_number_right", "as_of_right")
 
         if plan.med_prefixes:
             # Only prescriptions inside the widest medication window can count.
-            earliest = min(Window(m).start(as_of) for m in plan.med_months)
+            med = self._medications(plan)
+            reach = cal.select("as_of", "_medearly")
             meds = (
-                self._medications(plan)
-                .filter(_.date <= day, _.date >= _day(earliest))
-                .group_by("nhs_number")
+                med.join(reach, [med.date <= reach.as_of, med.date >= reach._medearly])
+                .group_by("nhs_number", "as_of")
                 .aggregate(**{f"_m{i}": _.date.max(where=(_.m & (1 << i)) != 0) for i in range(len(plan.med_prefixes))})
             )
-            base = base.left_join(meds, "nhs_number").drop("nhs_number_right")
+            base = base.left_join(meds, ["nhs_number", "as_of"]).drop("nhs_number_right", "as_of_right")
 
-        return self._status_columns(base, measure, plan, as_of, values)
+        return self._status_columns(base, measure, plan, values)
 
-    def _status_columns(
-        self, t: ir.Table, measure: Measure, plan: FeaturePlan, as_of: date, values: bool
-    ) -> ir.Table:
+    def _status_columns(self, t: ir.Table, measure: Measure, plan: FeaturePlan, values: bool) -> ir.Table:
         """The rules as column expressions, in layers (each layer names what the next reuses)."""
         checks = list(enumerate(measure.checks))
         core = [i for i, c in checks if c.id in CORE_CHECKS]
@@ -422,11 +497,11 @@ class IbisEngine:
         # Layer 1: each check's window start (the lower-risk window depends on the patient).
         starts: dict[str, Any] = {}
         for i, check in checks:
-            start = _day(check.window.start(as_of))
+            start = t[f"_s{check.window.months}"]
             if check.lower_risk is not None:
-                lower = _day(Window(check.lower_risk.months).start(as_of))
+                lower = t[f"_s{check.lower_risk.months}"]
                 crits = [
-                    _criterion(t, crit, plan.criteria[(check.id, j)], as_of)
+                    _criterion(t, crit, plan.criteria[(check.id, j)])
                     for j, crit in enumerate(check.lower_risk.higher_risk_if)
                 ]
                 start = ibis.ifelse(ibis.or_(*crits), start, lower) if crits else lower
@@ -443,11 +518,11 @@ class IbisEngine:
             # A decline counts only inside the check's own 12 months, never the longer lower-risk
             # lipid window (product.md "Declined / unsuitable"; issue 11: an older decline must not
             # remove a patient through the personalised care adjustment).
-            flags[f"_decl{i}"] = since(plan.declined[check.id], _day(check.window.start(as_of)))
+            flags[f"_decl{i}"] = since(plan.declined[check.id], t[f"_s{check.window.months}"])
         d_diag, d_rem = t[f"_d{plan.register_diagnosis}"], t[f"_d{plan.register_remission}"]
         flags["_onreg"] = _flag(d_diag.notnull() & (d_rem.isnull() | (d_diag >= d_rem)))
         if measure.pca is not None and plan.pca is not None:
-            flags["_pcacode"] = since(plan.pca, _day(measure.pca.window.start(as_of)))
+            flags["_pcacode"] = since(plan.pca, t[f"_s{measure.pca.window.months}"])
         t = t.mutate(**flags)
 
         # Layer 3: the denominator.
@@ -463,6 +538,7 @@ class IbisEngine:
 
         # Layer 4: the contract's columns.
         cols: dict[str, Any] = {
+            "as_of": t.as_of,
             "nhs_number": t.nhs_number,
             "practice_code": t.practice_code,
             "on_register": t._onreg,
@@ -488,56 +564,201 @@ class IbisEngine:
         """The aggregate counts per registered practice on ``as_of`` (every level is a roll-up
         of these: a practice belongs to one organisation per level). Kept for later calls, so a
         trend at another level, or a report after a chart, does not count again."""
-        cached = self._counts.get((measure, as_of))
-        if cached is not None:
-            return cached
-        plan = self._plan(measure)
-        status = self._status(measure, plan, as_of, self._latest(plan, as_of), values=False)
-        den = _.in_denominator
-        counts: dict[str, Any] = {"register": _count(den), "all_six": _count(_.all_six)}
-        for c in measure.checks:
-            counts[c.id] = _count(den & _[c.id])
-        for c in measure.checks:
-            counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
-        counts["all_checks"] = _count(_.all_checks)
-        counts["excluded"] = _count(_.on_register & ~_.in_denominator)
-        df = self._counts[(measure, as_of)] = self._frame(status.group_by("practice_code").aggregate(**counts))
-        return df
+        return self._practice_counts_by_date(measure, [as_of])[as_of]
 
     def _practice_counts_by_date(self, measure: Measure, dates: Sequence[date]) -> dict[date, pd.DataFrame]:
-        """``_practice_counts`` for each distinct date."""
-        return {d: self._practice_counts(measure, d) for d in sorted(set(dates))}
+        """``_practice_counts`` for each distinct date: the dates not counted yet in one query."""
+        wanted = sorted(set(dates))
+        missing = [d for d in wanted if (measure, d) not in self._counts]
+        plan = self._plan(measure) if missing else None
+        if plan is not None and _bitwise(measure, plan):
+            for start in range(0, len(missing), BITS):
+                self._bitwise_counts(measure, plan, missing[start:start + BITS])
+        elif plan is not None:
+            cal = self._calendar(plan, missing)
+            status = self._status(measure, plan, cal, self._latest(plan, cal), values=False)
+            den = _.in_denominator
+            counts: dict[str, Any] = {"register": _count(den), "all_six": _count(_.all_six)}
+            for c in measure.checks:
+                counts[c.id] = _count(den & _[c.id])
+            for c in measure.checks:
+                counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
+            counts["all_checks"] = _count(_.all_checks)
+            counts["excluded"] = _count(_.on_register & ~_.in_denominator)
+            df = self._frame(status.group_by("as_of", "practice_code").aggregate(**counts))
+            days = pd.to_datetime(df["as_of"]).dt.date
+            for d in missing:
+                self._counts[(measure, d)] = df[days == d].drop(columns="as_of").reset_index(drop=True)
+        return {d: self._counts[(measure, d)] for d in wanted}
 
-    def _practice_rows(self, structure: str) -> list[dict[str, Any]]:
-        """The ``practices`` rows of ``structure``, in table order."""
-        t = self.con.table("practices")
-        df = self._frame(t.filter(t.structure == structure))
-        return [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in df.to_dict("records")]
+    def _bitwise_counts(self, measure: Measure, plan: FeaturePlan, dates: list[date]) -> None:
+        """``_practice_counts`` of up to ``BITS`` dates for a measure whose rules are plain windows
+        (``_bitwise``), sharing the work between dates: bit ``i`` of each per-patient mask answers a
+        question for ``dates[i]``, so the day masks are grouped once per patient, not once per date.
+
+        Per patient: for each check, which dates have a ``done`` (and a ``declined``) code in their
+        window; for each date, the latest diagnosis and remission on or before it. Per registration:
+        which dates it covers; a person with one registration takes its practice on those dates, and
+        only people with several go through the exact rule (latest start, then smallest code) per
+        date. Then one row per person and date counts per practice, as ``_status`` would.
+        """
+        n = len(dates)
+        days = self._dates(plan)
+
+        def cover(col: Any, start: Callable[[date], date | None], end: Callable[[date], Any]) -> Any:
+            """Bit ``i`` set where ``col`` falls between the two bounds of ``dates[i]``."""
+            terms = []
+            for i, d in enumerate(dates):
+                lo = start(d)
+                inside = end(d) if lo is None else (col >= _day(lo)) & end(d)
+                terms.append(ibis.ifelse(_flag(inside), ibis.literal(1 << i, "int64"), ibis.literal(0, "int64")))
+            total = terms[0]
+            for term in terms[1:]:
+                total = total | term
+            return total.cast("int64")
+
+        def has(k: int) -> Any:
+            word, bit = plan.bit(k)
+            return (days[f"m{word}"] & bit) != 0
+
+        windows = {m: cover(days.date, Window(m).start, lambda d: days.date <= _day(d)) for m in plan.window_months}
+        aggs: dict[str, Any] = {}
+        for c, check in enumerate(measure.checks):
+            w = windows[check.window.months]
+            aggs[f"_done{c}"] = bit_or(ibis.ifelse(has(plan.done[check.id]), w, 0).cast("int64"))
+            aggs[f"_decl{c}"] = bit_or(ibis.ifelse(has(plan.declined[check.id]), w, 0).cast("int64"))
+        for i, d in enumerate(dates):
+            before = days.date <= _day(d)
+            aggs[f"_dg{i}"] = days.date.max(where=has(plan.register_diagnosis) & before)
+            aggs[f"_rm{i}"] = days.date.max(where=has(plan.register_remission) & before)
+        per = days.group_by("nhs_number").aggregate(**aggs)
+        onreg = present = ibis.literal(0, "int64")
+        for i in range(n):
+            dg, rm = per[f"_dg{i}"], per[f"_rm{i}"]
+            bit = ibis.literal(1 << i, "int64")
+            onreg = onreg | ibis.ifelse(_flag(dg.notnull() & (rm.isnull() | (dg >= rm))), bit, 0).cast("int64")
+            present = present | ibis.ifelse(_flag(dg.notnull() | rm.notnull()), bit, 0).cast("int64")
+        people = per.select(
+            "nhs_number", *[f"_done{c}" for c in range(len(measure.checks))],
+            *[f"_decl{c}" for c in range(len(measure.checks))], _onreg=onreg, _present=present,
+        ).filter(_._present != 0)
+
+        # Registrations: the dates each covers; one per person answers most people outright.
+        cal = ibis.memtable(pa.table({"as_of": pa.array(dates, pa.date32()),
+                                      "_i": pa.array(range(n), pa.int32())}))
+        regs = self.con.table("registrations")
+        covers = regs.mutate(_cov=cover(regs.start_date, lambda d: None,
+                                        lambda d: (regs.start_date <= _day(d))
+                                        & (regs.end_date.isnull() | (regs.end_date >= _day(d)))))
+        covers = covers.filter(_._cov != 0)
+        per_reg = covers.group_by("nhs_number").aggregate(_n=_.count(), _code=_.practice_code.min(),
+                                                          _cov=bit_or(_._cov))
+        single = per_reg.filter(_._n == 1)
+        single = single.join(cal, ((single._cov >> cal._i) & 1) == 1).select(
+            "nhs_number", "as_of", "_i", practice_code=_._code)
+        several = covers.join(per_reg.filter(_._n > 1).select("nhs_number"), "nhs_number")
+        several = several.join(cal, ((several._cov >> cal._i) & 1) == 1)
+        latest = several.group_by("nhs_number", "as_of", "_i").aggregate(_start=_.start_date.max())
+        exact = (
+            several.join(latest, ["nhs_number", "as_of", "_i", several.start_date == latest._start])
+            .group_by("nhs_number", "as_of", "_i")
+            .aggregate(practice_code=_.practice_code.min())
+        )
+        current = single.union(exact)
+
+        dead = self.con.table("patients").select("nhs_number", _dod=_.date_of_death)
+        rows = (
+            current.join(people, "nhs_number")
+            .join(dead, "nhs_number")
+            .filter(_._dod.isnull() | (_._dod > _.as_of))
+        )
+
+        def on(col: Any) -> Any:
+            return ((col >> rows._i) & 1) == 1
+
+        rows = rows.filter(on(rows._present))
+        den = on(rows._onreg)
+        done = {c: on(rows[f"_done{c}"]) for c in range(len(measure.checks))}
+        core = [c for c, check in enumerate(measure.checks) if check.id in CORE_CHECKS]
+        counts: dict[str, Any] = {"register": _count(den), "all_six": _count(den & ibis.and_(*[done[c] for c in core]))}
+        for c, check in enumerate(measure.checks):
+            counts[check.id] = _count(den & done[c])
+        for c, check in enumerate(measure.checks):
+            counts[f"{check.id}_declined"] = _count(den & on(rows[f"_decl{c}"]) & ~done[c])
+        counts["all_checks"] = _count(den & ibis.and_(*done.values()))
+        counts["excluded"] = _count(den & ~den)  # no personalised care adjustment (``_bitwise``)
+        df = self._frame(rows.group_by("as_of", "practice_code").aggregate(**counts))
+        days_of = pd.to_datetime(df["as_of"]).dt.date
+        for d in dates:
+            self._counts[(measure, d)] = df[days_of == d].drop(columns="as_of").reset_index(drop=True)
+
+    def _hierarchy(self, structure: str) -> Hierarchy:
+        """The practices of ``structure`` and their organisations at every level, read once per
+        engine (the ``practices`` table changes only with a load, which clears the cache)."""
+        hierarchy = self._hierarchies.get(structure)
+        if hierarchy is None:
+            t = self.con.table("practices")
+            df = self._frame(t.filter(t.structure == structure))
+            rows = [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in df.to_dict("records")]
+            hierarchy = self._hierarchies[structure] = Hierarchy(structure, rows)
+        return hierarchy
+
+
+class Hierarchy:
+    """Rolls per-practice counts up to a level, as the reference engine groups: each practice's
+    organisation, name and parent come from ``parity.engine.levels`` (``UNMAPPED`` for a practice not
+    in ``structure``). The practice -> organisation maps are built once per level."""
+
+    def __init__(self, structure: str, practices: list[dict[str, Any]]) -> None:
+        self.structure = structure
+        self.practices = practices
+        self._lookup = {p["practice_code"]: p for p in practices}
+        self._maps: dict[str, tuple[dict[str, str], dict[str, tuple[str, str | None]]]] = {}
+
+    def _level(self, level: str) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
+        if level not in self._maps:
+            codes = {pc: level_code(p, level) for pc, p in self._lookup.items()}
+            names = organisation_names(self.structure, level, self.practices) if level != "england" else {}
+            self._maps[level] = (codes, names)
+        return self._maps[level]
+
+    def roll_up(self, counts: pd.DataFrame, measure: Measure, level: str) -> pd.DataFrame:
+        """One level's aggregate of ``counts`` (per practice; with an ``as_of`` column, per date)."""
+        codes, names = self._level(level)
+        missing = level_code(None, level)
+        value_cols = [c for c in aggregate_columns(measure) if c not in _LABELS]
+        df = counts[value_cols].astype("int64")
+        keys = ["org_code"]
+        # A practice outside the structure is ``missing``; a practice without a PCN keeps None.
+        df.insert(0, "org_code", [codes.get(pc, missing) for pc in counts["practice_code"].tolist()])
+        if "as_of" in counts.columns:
+            df.insert(0, "as_of", counts["as_of"].to_numpy(dtype=object))
+            keys = ["as_of", "org_code"]
+        df = df.groupby(keys, dropna=False, sort=False).sum().reset_index()
+        df["org_code"] = [None if pd.isna(v) else v for v in df["org_code"]]
+        described = {code: describe(code, level, self.structure, names) for code in set(df["org_code"])}
+        df["org_name"] = [described[c][0] for c in df["org_code"]]
+        df["parent_code"] = [described[c][1] for c in df["org_code"]]
+        df["level"] = level
+        df["percent"] = None
+        return normalise_aggregate(df, measure, by=keys[:-1])
 
 
 def roll_up(
     counts: pd.DataFrame, measure: Measure, level: str, structure: str, practices: list[dict[str, Any]]
 ) -> pd.DataFrame:
-    """One level's aggregate from per-practice counts: each practice's organisation, name and
-    parent come from ``parity.engine.levels`` exactly as in the reference engine (a practice not
-    in ``structure`` counts under ``UNMAPPED``)."""
-    lookup = {p["practice_code"]: p for p in practices}
-    keys = [level_code(lookup.get(pc), level) for pc in counts["practice_code"]]
-    value_cols = [c for c in aggregate_columns(measure) if c not in _LABELS]
-    df = counts[value_cols].astype("int64")
-    df.insert(0, "org_code", keys)
-    df = df.groupby("org_code", dropna=False, sort=False).sum().reset_index()
-    df["org_code"] = [None if pd.isna(v) else v for v in df["org_code"]]
-    names = organisation_names(structure, level, practices) if level != "england" else {}
-    described = [describe(code, level, structure, names) for code in df["org_code"]]
-    df["org_name"] = [name for name, _parent in described]
-    df["parent_code"] = [parent for _name, parent in described]
-    df["level"] = level
-    df["percent"] = None
-    return normalise_aggregate(df, measure)
+    """One level's aggregate from per-practice counts (``Hierarchy.roll_up`` for one call)."""
+    return Hierarchy(structure, practices).roll_up(counts, measure, level)
 
 
-def _criterion(t: ir.Table, crit: Criterion, feats: dict[str, int], as_of: date) -> ir.BooleanValue:
+def _bitwise(measure: Measure, plan: FeaturePlan) -> bool:
+    """Whether ``IbisEngine._bitwise_counts`` can count ``measure``: register and checks with plain
+    windows only (no lower-risk window, personalised care adjustment, recorded value or medication)."""
+    return (measure.pca is None and not plan.valued and not plan.med_prefixes
+            and all(c.lower_risk is None for c in measure.checks))
+
+
+def _criterion(t: ir.Table, crit: Criterion, feats: dict[str, int]) -> ir.BooleanValue:
     """Whether one higher-risk criterion holds (kinds: ``parity.rules.model.Criterion``)."""
 
     def d(role: str) -> ir.DateColumn:
@@ -551,7 +772,7 @@ def _criterion(t: ir.Table, crit: Criterion, feats: dict[str, int], as_of: date)
         return _flag(d("hit").notnull() & (d("hit") == d("among")))
     if crit.kind == "medication":
         last = t[f"_m{feats['prefix']}"]
-        return _flag(last.notnull() & (last >= _day(Window(crit.months).start(as_of))))
+        return _flag(last.notnull() & (last >= t[f"_s{crit.months}"]))
     if crit.kind == "value_at_least":
         value = t[f"_v{feats['clusters']}"]
         threshold: Any = ibis.literal(crit.threshold, type="float64")
@@ -585,6 +806,25 @@ def _check_level(level: str) -> None:
 def _row_count(con: Any, table: str) -> int:
     """Rows in ``table`` (SQL databases answer from metadata or one fast scan)."""
     return int(con.table(table).count().to_pyarrow().as_py())
+
+
+def _latest_load(con: Any, dialect: Dialect) -> str:
+    """When the newest load committed (``loads``), so a replacement extract of the same size is a new
+    data stamp."""
+    return str(dialect.fetch_rows(con, "SELECT max(loaded_at) FROM loads")[0][0])
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every set sorted, so its ``repr`` is the same in every process."""
+    if isinstance(value, frozenset | set):
+        return tuple(sorted(_canonical(v) for v in value))
+    if isinstance(value, tuple | list):
+        return tuple(_canonical(v) for v in value)
+    return value
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _temp_name() -> str:

@@ -17,12 +17,14 @@ the cache grows only with dates people ask for.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import io
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -83,6 +85,17 @@ def ensure_results_schema(db: Database) -> None:
         "CREATE TABLE IF NOT EXISTS result_cache (cache_key VARCHAR(200) NOT NULL, data_version VARCHAR(64) NOT NULL,"
         f" created_at TIMESTAMP NOT NULL, payload {blob} NOT NULL)"
     )
+
+
+@contextlib.contextmanager
+def writing(db: Database) -> Iterator[None]:
+    """Hold ``db`` for writing for a block of engine statements (a shared DuckDB file is attached
+    read-only between writes, ``parity.db.shared``; other databases need nothing)."""
+    if db.shared is None:
+        yield
+        return
+    with db.lock, db.shared.writing():
+        yield
 
 
 def data_version(db: Database) -> str:
@@ -155,6 +168,7 @@ class ResultStore:
         self._version: str | None = None
         self._version_read_at = -1e9
         self._measures: dict[str, Measure] = {}
+        self._keeping = False  # inside ``refresh``: engines keep their feature tables
         with db.lock:
             ensure_results_schema(db)
 
@@ -357,11 +371,21 @@ class ResultStore:
         dates = sorted({*q, *m, as_of})
         ids = list(measures)
         computed: list[str] = []
-        for measure_id in ids:
-            self.trend(measure_id, dates)
-            if status:
-                self.status(measure_id, as_of)
-            computed.append(measure_id)
+        # The engines of this refresh keep their feature tables in the database, so every later
+        # process (a CLI command, another server worker) starts warm (issue 16 target 1).
+        self._keeping = True
+        try:
+            for measure_id in ids:
+                self.trend(measure_id, dates)
+                if status:
+                    self.status(measure_id, as_of)
+                computed.append(measure_id)
+            for engine in list(self._engines.values()):
+                engine.drop_stale_features()  # type: ignore[attr-defined]
+        finally:
+            self._keeping = False
+            for engine in list(self._engines.values()):
+                engine.keep = None  # type: ignore[attr-defined]
         with self.db.lock:
             stale = self.db.execute("SELECT COUNT(*) FROM result_cache WHERE data_version <> ?", [version])[0][0]
             self.db.execute("DELETE FROM result_cache WHERE data_version <> ?", [version])
@@ -376,6 +400,8 @@ class ResultStore:
             engine = self._engines.get(lists.key)
             if engine is None:
                 engine = self._engines[lists.key] = IbisEngine(self.db.ibis, self.db.dialect, codes_for=lists.codes_for)
+            if self._keeping:
+                engine.keep = functools.partial(writing, self.db)
         return engine
 
     def _compute_aggregates(self, measure: Measure, dates: list[date], structure: str,

@@ -67,18 +67,26 @@ def measure_table(db: Database, measure: Measure, as_of: date, level: str, *, st
     release. ``parent`` keeps only organisations whose parent code is ``parent``. With ``settings``,
     disclosure control is applied (``Settings.suppress_below``/``round_to``).
     """
+    df = measure_rows(db, measure, [as_of], [level], structure=structure, parent=parent, settings=settings,
+                      codelists=codelists)
+    return df.drop(columns=["as_of", "level"]).reset_index(drop=True)
+
+
+def measure_rows(db: Database, measure: Measure, dates: list[date], levels: list[str], *,
+                 structure: str | None = None, parent: str | None = None, settings: Settings | None = None,
+                 codelists: Codelists | None = None) -> pd.DataFrame:
+    """``measure_table`` for several reporting dates and levels at once (one engine, each date counted
+    once): ``as_of`` and ``level`` first, dates in the order given, then levels in ``levels`` order.
+    A trend uses one structure for all its dates: ``structure``, else the one in force on the last."""
     from parity.codes.store import resolve_codelists
     from parity.engine.ibis_engine import IbisEngine
 
-    if level not in LEVELS:
-        raise ConfigurationError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
-    structure = structure_for(as_of, structure)
+    for level in levels:
+        if level not in LEVELS:
+            raise ConfigurationError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    structure = structure_for(max(dates), structure)
     lists = codelists or resolve_codelists(db)
-    df = IbisEngine(db.ibis, db.dialect, codes_for=lists.codes_for).aggregate(measure, as_of, level, structure)
-    if level == "england" and len(df):
-        df["org_name"] = england_name(db, structure)
-    if parent:
-        df = df[df["parent_code"] == parent].reset_index(drop=True)
+    stacked = IbisEngine(db.ibis, db.dialect, codes_for=lists.codes_for).trend_all(measure, dates, structure, levels)
     check_ids = [c.id for c in measure.checks]
     cols = ["org_code", "org_name", "register", "all_six", "percent", *check_ids]
     if measure.is_bundle:
@@ -86,7 +94,18 @@ def measure_table(db: Database, measure: Measure, as_of: date, level: str, *, st
     if measure.pca is not None:
         cols.append("excluded")
     cols.append("parent_code")
-    df = df[cols]
+    frames = []
+    for level in levels:
+        df = stacked[level]
+        if level == "england" and len(df):
+            df = df.assign(org_name=england_name(db, structure))
+        if parent:
+            df = df[df["parent_code"] == parent]
+        frames.append(df[["as_of", *cols]].assign(level=level))
+    df = pd.concat(frames, ignore_index=True)
+    order = {d: i for i, d in enumerate(dates)}
+    df = df.sort_values("as_of", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    df = df[["as_of", "level", *cols]]
     if settings is not None:
         control = DisclosureControl(settings.suppress_below, settings.round_to)
         counts = [c for c in cols if c not in ("org_code", "org_name", "percent", "parent_code")]
