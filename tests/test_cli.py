@@ -118,3 +118,33 @@ def test_unknown_measure_exits_nonzero(tmp_path):
     r = parity("measure", "--database", str(tmp_path / "x.duckdb"), "--measure", "nope", "--as-of", AS_OF)
     assert r.returncode != 0
     assert "unknown measure" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_measure_at_every_level_and_over_quarters(extract, database):
+    """``--level all`` and ``--quarters N`` (issue 16): one process answers every level and date, and
+    each block equals the single-date, single-level command's rows."""
+    r = parity("load", str(extract), "--database", database, "--no-precompute")
+    assert r.returncode == 0, r.stderr
+    r = parity("measure", "--database", database, "--as-of", AS_OF, "--level", "all", "--quarters", "2",
+               "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    stacked = rows(r.stdout)
+    assert list(stacked[0])[:3] == ["as_of", "level", "org_code"]
+    assert [k for k in stacked[0] if k == "as_of"] == ["as_of"], "one as_of column: the metadata names the span"
+    assert sorted({x["as_of"] for x in stacked}) == ["2023-12-31", "2024-03-31"]
+    assert {x["level"] for x in stacked} == {"practice", "pcn", "sub_icb", "icb", "region", "england"}
+    for day in ("2023-12-31", "2024-03-31"):
+        for level in ("practice", "icb", "england"):
+            r = parity("measure", "--database", database, "--as-of", day, "--level", level, "--format", "csv",
+                       "--structure", "2022-23")
+            assert r.returncode == 0, r.stderr
+            single = [(o["org_code"], o["register"], o["all_six"], o["lipids"]) for o in rows(r.stdout)]
+            block = [(o["org_code"], o["register"], o["all_six"], o["lipids"]) for o in stacked
+                     if o["as_of"] == day and o["level"] == level]
+            assert block == single and single, (day, level)
+    r = parity("measure", "--database", database, "--as-of", AS_OF, "--level", "all", "--quarters", "2",
+               "--format", "json")
+    meta = json.loads(r.stdout)["metadata"]
+    assert "as_of" not in meta and meta["dates"] == "2 quarter ends, 2023-12-31 to 2024-03-31"
+    r = parity("measure", "--database", database, "--as-of", AS_OF, "--patients", "--quarters", "2")
+    assert r.returncode == 2 and "--patients" in r.stderr
