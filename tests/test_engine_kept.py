@@ -103,6 +103,11 @@ def test_precompute_keeps_feature_tables_for_new_engines(any_db):
     ResultStore(any_db).refresh(AS_OF, ["phsmi", "qof-mh021"], quarters=2, months=1, status=False)
     kept = kept_tables(any_db)
     assert kept, "the precompute keeps the measures' feature tables"
+    # A refresh whose results are all in ``result_cache`` still makes sure the tables are there.
+    for name in kept:
+        any_db.execute(f"DROP TABLE {name}")
+    ResultStore(any_db).refresh(AS_OF, ["phsmi", "qof-mh021"], quarters=2, months=1, status=False)
+    assert sorted(kept_tables(any_db)) == sorted(kept)
 
     # A new engine (as in a new `parity measure` process) reads them and builds nothing of its own.
     warm = IbisEngine(any_db)

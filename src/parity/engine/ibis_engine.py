@@ -164,6 +164,18 @@ class IbisEngine:
         return {level: hierarchy.roll_up(counts, measure, level) for level in levels}
 
     @_engine_call
+    def keep_features(self, measure: Measure) -> None:
+        """Build (and, with ``keep``, keep) every feature table ``measure``'s counts and patient
+        status read, without computing a date: what the precompute leaves for later processes."""
+        plan = self._plan(measure)
+        self._dates(plan)
+        for valued in {tuple(sorted(plan.valued)), tuple(sorted(plan.valued | set(plan.done.values())))}:
+            if valued:
+                self._values(plan, valued)
+        if plan.med_prefixes:
+            self._medications(plan)
+
+    @_engine_call
     def practice_counts(self, measure: Measure, as_of: date) -> pd.DataFrame:
         """The aggregate's counts per registered practice (``practice_code`` then the count columns):
         every level is a roll-up of these (``roll_up``)."""

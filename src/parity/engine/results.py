@@ -379,6 +379,9 @@ class ResultStore:
                 self.trend(measure_id, dates)
                 if status:
                     self.status(measure_id, as_of)
+                # Results read back from ``result_cache`` built nothing: make sure the tables are kept.
+                with self.db.lock:
+                    self._engine_for(self.codelists()).keep_features(self.measure(measure_id))  # type: ignore[attr-defined]
                 computed.append(measure_id)
             for engine in list(self._engines.values()):
                 engine.drop_stale_features()  # type: ignore[attr-defined]
