@@ -524,6 +524,13 @@ def warm_up(ids: Identities, targets: dict[str, list[Target]], rng: random.Rando
         for target in targets[key]:
             sample, resp = fetch(ids, target, t_zero)
             samples.append(sample)
+            # A page whose figures are being worked out says so (parity.web.computing): ask again, as the
+            # page's script does, until they are there, so the load phase measures the pages themselves.
+            for _ in range(600):
+                if resp is None or resp.status_code != 200 or "data-parity-computing" not in resp.text:
+                    break
+                time.sleep(0.5)
+                resp = fetch(ids, target, t_zero)[1]
             if key == "api_practice_patients" and target.identity == "token:practice" and resp is not None \
                     and resp.status_code == 200:
                 worklist = resp.json()

@@ -140,3 +140,16 @@ def test_serve_workers_need_postgresql(duckdb_world: WebWorld) -> None:
 
     with pytest.raises(ConfigurationError, match="PostgreSQL"):
         _serve(Settings(database_url=duckdb_world.url, secret_key="k" * 40), "127.0.0.1", 0, workers=2)
+
+
+def test_kept_api_answers_equal_fresh_ones_and_open_no_session(world: WebWorld, client_for) -> None:  # noqa: ANN001
+    """The measures and trend answers are kept as JSON bytes: the same as rendered, with no session cookie."""
+    client: TestClient = client_for(world)
+    headers = bearer(world, "programme1")
+    for url in (f"/api/v1/measures?level=icb&as_of={AS_OF}", f"/api/v1/organisations/icb/{ICB}/trend?as_of={AS_OF}"):
+        first, second = client.get(url, headers=headers), client.get(url, headers=headers)
+        assert first.status_code == second.status_code == 200
+        assert first.json() == second.json()
+        assert "set-cookie" not in second.headers
+    rows = client.get(f"/api/v1/measures?level=icb&as_of={AS_OF}", headers=headers).json()["rows"]
+    assert rows and all("register" in r for r in rows)  # field names as the schema gives them (aliases)

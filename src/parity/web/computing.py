@@ -114,10 +114,12 @@ def keep_warm(state: Any, stop: threading.Event, every: float = 2.0) -> None:
             if version != seen:
                 seen = version
                 as_of = default_as_of(today(getattr(state.settings, "today", None)))
-                for measure_id in views.MEASURES:
-                    key = (version, current_choice(), measure_id, as_of)
-                    state.computations.ready(key, lambda m=measure_id, d=as_of: organisation_steps(state.results, m, d),
-                                             0.0)
+                # The dashboard's default measure only: another is worked out when first asked for (its
+                # red-zone evaluation alone is seconds of CPU a region, which pages would queue behind).
+                measure_id = views.MEASURES[0]
+                key = (version, current_choice(), measure_id, as_of)
+                state.computations.ready(key, lambda m=measure_id, d=as_of: organisation_steps(state.results, m, d),
+                                         0.0)
         except Exception:  # noqa: BLE001 - warming is an optimisation; a page computes what it needs itself
             pass
         stop.wait(every)

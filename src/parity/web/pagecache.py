@@ -44,12 +44,13 @@ def _cacheable(request: Request) -> bool:
 
 
 def cached(request: Request, who: tuple[Any, ...], as_of: date, render: Callable[[], Response],
-           *, also: tuple[Any, ...] = ()) -> Response:
-    """``render()``'s response, rendered once per data version for this address, ``who`` and ``also``."""
+           *, also: tuple[Any, ...] = (), html: bool = True) -> Response:
+    """``render()``'s response, rendered once per data version for this address, ``who`` and ``also``;
+    ``html``: a page with forms (their CSRF token is the session's), else JSON (no session touched)."""
     if not ENABLED or not _cacheable(request):
         return render()
     state = get_state(request)
-    token = csrf_token(request).encode() if "session" in request.scope else b""
+    token = csrf_token(request).encode() if html else b""
     # Today too: the reporting dates a page offers run up to the latest quarter end before it.
     key = ("page", request.url.path, tuple(sorted(request.query_params.items())), as_of, today(request), who, also)
 

@@ -75,7 +75,7 @@ def measures(request: Request, actor: ActorDep, as_of: AsOfDep, measure: Measure
             data_version=state.results.version(), rows=[_measure_row(r, m) for r in rows]))
 
     # The same for every caller (aggregates only), so serialised once per data version (parity.web.pagecache).
-    return pagecache.cached(request, (), as_of, render)  # type: ignore[return-value]
+    return pagecache.cached(request, (), as_of, render, html=False)  # type: ignore[return-value]
 
 
 @router.get("/organisations/{level}/{code}/trend", response_model=TrendPublic)
@@ -93,7 +93,7 @@ def organisation_trend(request: Request, level: Level, code: str,
                                                           all_six=p["all_six"], percent=p["percent"])
                                          for p in points]))
 
-    return pagecache.cached(request, (), as_of, render)  # type: ignore[return-value]
+    return pagecache.cached(request, (), as_of, render, html=False)  # type: ignore[return-value]
 
 
 @router.get("/practices/{code}/patients", response_model=WorklistPublic)
