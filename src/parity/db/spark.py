@@ -126,6 +126,9 @@ class SparkDialect(Dialect):
     def fetch_arrow(self, con: Any, expr: ir.Table) -> pa.Table:
         # Spark 4 hands Arrow over directly; Ibis 12 goes through pandas (toPandas), which is slower
         # and trips pandas 3's deprecation of the ``copy`` keyword inside PySpark.
+        # Raw SQL skips Ibis's own execution hooks, so register the expression's in-memory tables
+        # (the engine's reporting-date calendar) first, as ``to_pyarrow`` would.
+        con._run_pre_execute_hooks(expr)
         return con.raw_sql(con.compile(expr)).toArrow()
 
     def materialise(self, con: Any, name: str, expr: ir.Table) -> None:
