@@ -60,6 +60,10 @@ from parity.rules.model import CORE_CHECKS, Criterion, Measure, Window
 # is seen too.
 _WATCHED = ("events", "medications", "registrations", "patients", "loads")
 
+# Reporting dates counted together by the per-patient status query: one date is fastest alone, and
+# memory grows with the dates (measured at England scale, issue 16).
+DATES_PER_QUERY = 4
+
 # Kept feature tables: ``<prefix><data stamp>_<key digest>`` (``IbisEngine._cached``).
 FEATURE_PREFIX = "_parity_feature_"
 
@@ -579,130 +583,165 @@ class IbisEngine:
         return self._practice_counts_by_date(measure, [as_of])[as_of]
 
     def _practice_counts_by_date(self, measure: Measure, dates: Sequence[date]) -> dict[date, pd.DataFrame]:
-        """``_practice_counts`` for each distinct date: the dates not counted yet in one query."""
+        """``_practice_counts`` for each distinct date. Several dates of a plain-window measure are
+        counted in one bitwise query (``_bitwise_counts``); otherwise a few dates per query (each
+        date's rows are its own, so a query's memory grows with its dates)."""
         wanted = sorted(set(dates))
         missing = [d for d in wanted if (measure, d) not in self._counts]
-        plan = self._plan(measure) if missing else None
-        if plan is not None and _bitwise(measure, plan):
-            for start in range(0, len(missing), BITS):
-                self._bitwise_counts(measure, plan, missing[start:start + BITS])
-        elif plan is not None:
-            cal = self._calendar(plan, missing)
-            status = self._status(measure, plan, cal, self._latest(plan, cal), values=False)
-            den = _.in_denominator
-            counts: dict[str, Any] = {"register": _count(den), "all_six": _count(_.all_six)}
-            for c in measure.checks:
-                counts[c.id] = _count(den & _[c.id])
-            for c in measure.checks:
-                counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
-            counts["all_checks"] = _count(_.all_checks)
-            counts["excluded"] = _count(_.on_register & ~_.in_denominator)
-            df = self._frame(status.group_by("as_of", "practice_code").aggregate(**counts))
-            days = pd.to_datetime(df["as_of"]).dt.date
-            for d in missing:
-                self._counts[(measure, d)] = df[days == d].drop(columns="as_of").reset_index(drop=True)
+        if missing:
+            plan = self._plan(measure)
+            if len(missing) > 1 and _bitwise(measure, plan):
+                for start in range(0, len(missing), BITS):
+                    self._bitwise_counts(measure, plan, missing[start:start + BITS])
+            else:
+                for start in range(0, len(missing), DATES_PER_QUERY):
+                    self._status_counts(measure, plan, missing[start:start + DATES_PER_QUERY])
         return {d: self._counts[(measure, d)] for d in wanted}
+
+    def _status_counts(self, measure: Measure, plan: FeaturePlan, dates: list[date]) -> None:
+        """``_practice_counts`` of ``dates`` from the per-patient status (``_status``), in one query."""
+        cal = self._calendar(plan, dates)
+        status = self._status(measure, plan, cal, self._latest(plan, cal), values=False)
+        den = _.in_denominator
+        counts: dict[str, Any] = {"register": _count(den), "all_six": _count(_.all_six)}
+        for c in measure.checks:
+            counts[c.id] = _count(den & _[c.id])
+        for c in measure.checks:
+            counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
+        counts["all_checks"] = _count(_.all_checks)
+        counts["excluded"] = _count(_.on_register & ~_.in_denominator)
+        df = self._frame(status.group_by("as_of", "practice_code").aggregate(**counts))
+        days = pd.to_datetime(df["as_of"]).dt.date
+        for d in dates:
+            self._counts[(measure, d)] = df[days == d].drop(columns="as_of").reset_index(drop=True)
 
     def _bitwise_counts(self, measure: Measure, plan: FeaturePlan, dates: list[date]) -> None:
         """``_practice_counts`` of up to ``BITS`` dates for a measure whose rules are plain windows
-        (``_bitwise``), sharing the work between dates: bit ``i`` of each per-patient mask answers a
-        question for ``dates[i]``, so the day masks are grouped once per patient, not once per date.
+        (``_bitwise``), sharing the work between dates: bit ``i`` of each per-person mask answers a
+        question for ``dates[i]``, so the day masks are grouped once per person, not once per date.
 
-        Per patient: for each check, which dates have a ``done`` (and a ``declined``) code in their
-        window; for each date, the latest diagnosis and remission on or before it. Per registration:
-        which dates it covers; a person with one registration takes its practice on those dates, and
-        only people with several go through the exact rule (latest start, then smallest code) per
-        date. Then one row per person and date counts per practice, as ``_status`` would.
+        Per person: for each check, which dates have a ``done`` (and a ``declined``) code in their
+        window; for each date, the latest diagnosis and remission on or before it (over the few
+        register days only); the dates they are alive. Per registration: the dates it covers. A person
+        with one registration counts at its practice on those dates, in one grouping per practice with
+        a sum per date and count; only people with several registrations go through the exact rule
+        (latest start, then smallest code) date by date. The answers equal ``_status``'s.
         """
         n = len(dates)
         days = self._dates(plan)
 
-        def cover(col: Any, start: Callable[[date], date | None], end: Callable[[date], Any]) -> Any:
-            """Bit ``i`` set where ``col`` falls between the two bounds of ``dates[i]``."""
-            terms = []
+        def cover(inside: Callable[[date], Any]) -> Any:
+            """A mask with bit ``i`` set where ``inside(dates[i])`` holds."""
+            total: Any = ibis.literal(0, "int64")
             for i, d in enumerate(dates):
-                lo = start(d)
-                inside = end(d) if lo is None else (col >= _day(lo)) & end(d)
-                terms.append(ibis.ifelse(_flag(inside), ibis.literal(1 << i, "int64"), ibis.literal(0, "int64")))
-            total = terms[0]
-            for term in terms[1:]:
-                total = total | term
+                total = total | ibis.ifelse(_flag(inside(d)), ibis.literal(1 << i, "int64"),
+                                            ibis.literal(0, "int64"))
             return total.cast("int64")
 
-        def has(k: int) -> Any:
+        def has(t: ir.Table, k: int) -> Any:
             word, bit = plan.bit(k)
-            return (days[f"m{word}"] & bit) != 0
+            return (t[f"m{word}"] & bit) != 0
 
-        windows = {m: cover(days.date, Window(m).start, lambda d: days.date <= _day(d)) for m in plan.window_months}
+        # Each day's window bits, once per window length, and the dates it is on or before; then one
+        # bit_or per check and kind, and per register code kind.
+        diag, rem = plan.register_diagnosis, plan.register_remission
+        windows = {f"_w{m}": cover(lambda d, m=m: (days.date >= _day(Window(m).start(d))) & (days.date <= _day(d)))
+                   for m in sorted(plan.window_months)}
+        marked = days.mutate(_le=cover(lambda d: days.date <= _day(d)), **windows)
+        checks = list(enumerate(measure.checks))
         aggs: dict[str, Any] = {}
-        for c, check in enumerate(measure.checks):
-            w = windows[check.window.months]
-            aggs[f"_done{c}"] = bit_or(ibis.ifelse(has(plan.done[check.id]), w, 0).cast("int64"))
-            aggs[f"_decl{c}"] = bit_or(ibis.ifelse(has(plan.declined[check.id]), w, 0).cast("int64"))
+        for c, check in checks:
+            w = marked[f"_w{check.window.months}"]
+            aggs[f"_done{c}"] = bit_or(w, where=has(marked, plan.done[check.id]))
+            aggs[f"_decl{c}"] = bit_or(w, where=has(marked, plan.declined[check.id]))
+        aggs["_dg"] = bit_or(marked._le, where=has(marked, diag))
+        aggs["_rm"] = bit_or(marked._le, where=has(marked, rem))
+        found = marked.group_by("nhs_number").aggregate(**aggs).mutate(
+            _dg=_._dg.fill_null(0), _rm=_._rm.fill_null(0)).filter((_._dg | _._rm) != 0)
+
+        # Without a remission code, on the register = a diagnosis on or before the date. The few people
+        # with one compare their latest diagnosis and remission on each date.
+        remitted = days.join(found.filter(found._rm != 0).select("nhs_number"), "nhs_number")
+        remitted = remitted.filter(has(remitted, diag) | has(remitted, rem))
+        latest: dict[str, Any] = {}
         for i, d in enumerate(dates):
-            before = days.date <= _day(d)
-            aggs[f"_dg{i}"] = days.date.max(where=has(plan.register_diagnosis) & before)
-            aggs[f"_rm{i}"] = days.date.max(where=has(plan.register_remission) & before)
-        per = days.group_by("nhs_number").aggregate(**aggs)
-        onreg = present = ibis.literal(0, "int64")
+            before = remitted.date <= _day(d)
+            latest[f"_dg{i}"] = remitted.date.max(where=has(remitted, diag) & before)
+            latest[f"_rm{i}"] = remitted.date.max(where=has(remitted, rem) & before)
+        exact = remitted.group_by("nhs_number").aggregate(**latest)
+        onreg: Any = ibis.literal(0, "int64")
         for i in range(n):
-            dg, rm = per[f"_dg{i}"], per[f"_rm{i}"]
+            dg, rm = exact[f"_dg{i}"], exact[f"_rm{i}"]
             bit = ibis.literal(1 << i, "int64")
             onreg = onreg | ibis.ifelse(_flag(dg.notnull() & (rm.isnull() | (dg >= rm))), bit, 0).cast("int64")
-            present = present | ibis.ifelse(_flag(dg.notnull() | rm.notnull()), bit, 0).cast("int64")
-        people = per.select(
-            "nhs_number", *[f"_done{c}" for c in range(len(measure.checks))],
-            *[f"_decl{c}" for c in range(len(measure.checks))], _onreg=onreg, _present=present,
-        ).filter(_._present != 0)
+        exact = exact.select("nhs_number", _exact=onreg)
+        hist = found.left_join(exact, "nhs_number").drop("nhs_number_right")
+        hist = hist.mutate(_onreg=ibis.ifelse(hist._rm == 0, hist._dg, hist._exact.fill_null(0)),
+                           _present=hist._dg | hist._rm).drop("_exact", "_dg", "_rm")
 
-        # Registrations: the dates each covers; one per person answers most people outright.
-        cal = ibis.memtable(pa.table({"as_of": pa.array(dates, pa.date32()),
-                                      "_i": pa.array(range(n), pa.int32())}))
         regs = self.con.table("registrations")
-        covers = regs.mutate(_cov=cover(regs.start_date, lambda d: None,
-                                        lambda d: (regs.start_date <= _day(d))
+        covers = regs.mutate(_cov=cover(lambda d: (regs.start_date <= _day(d))
                                         & (regs.end_date.isnull() | (regs.end_date >= _day(d)))))
         covers = covers.filter(_._cov != 0)
         per_reg = covers.group_by("nhs_number").aggregate(_n=_.count(), _code=_.practice_code.min(),
                                                           _cov=bit_or(_._cov))
-        single = per_reg.filter(_._n == 1)
-        single = single.join(cal, ((single._cov >> cal._i) & 1) == 1).select(
-            "nhs_number", "as_of", "_i", practice_code=_._code)
-        several = covers.join(per_reg.filter(_._n > 1).select("nhs_number"), "nhs_number")
+        patients = self.con.table("patients")
+        alive = patients.select("nhs_number", _alive=cover(
+            lambda d: patients.date_of_death.isnull() | (patients.date_of_death > _day(d))))
+        people = hist.join(per_reg, "nhs_number").join(alive, "nhs_number")
+        mask = {f"_done{c}": people[f"_done{c}"].fill_null(0) for c, _check in checks}
+        mask |= {f"_decl{c}": people[f"_decl{c}"].fill_null(0) for c, _check in checks}
+        seen = people._cov & people._alive  # registered and alive on the date
+        people = people.mutate(_den=people._onreg & seen, _seen=people._present & seen, **mask)
+
+        # What each count counts, as a mask per person (bit i: counted on dates[i]).
+        core = [c for c, check in checks if check.id in CORE_CHECKS]
+        den = people._den
+        counted: dict[str, Any] = {"register": den}
+        six = den
+        for c in core:
+            six = six & people[f"_done{c}"]
+        counted["all_six"] = six
+        for c, check in checks:
+            counted[check.id] = den & people[f"_done{c}"]
+        for c, check in checks:
+            declined = den & people[f"_decl{c}"]
+            counted[f"{check.id}_declined"] = declined - (declined & people[f"_done{c}"])
+        every = den
+        for c, _check in checks:
+            every = every & people[f"_done{c}"]
+        counted["all_checks"] = every
+        counted["_seen"] = people._seen
+        masks = people.select("nhs_number", "_n", "_code", "_cov", **counted)
+
+        # One registration: a sum per date and count, grouped by practice.
+        sums = {f"{name}__{i}": ((masks[name] >> i) & 1).sum() for name in counted for i in range(n)}
+        wide = self._frame(masks.filter(masks._n == 1).group_by(practice_code=masks._code).aggregate(**sums))
+        frames = [_unstack(wide, list(counted), dates)]
+
+        # Several registrations: the exact rule per date, for those few people only.
+        cal = ibis.memtable(pa.table({"as_of": pa.array(dates, pa.date32()), "_i": pa.array(range(n), pa.int32())}))
+        several = covers.join(masks.filter(masks._n > 1).select("nhs_number"), "nhs_number")
         several = several.join(cal, ((several._cov >> cal._i) & 1) == 1)
-        latest = several.group_by("nhs_number", "as_of", "_i").aggregate(_start=_.start_date.max())
+        starts = several.group_by("nhs_number", "as_of", "_i").aggregate(_start=_.start_date.max())
         exact = (
-            several.join(latest, ["nhs_number", "as_of", "_i", several.start_date == latest._start])
+            several.join(starts, ["nhs_number", "as_of", "_i", several.start_date == starts._start])
             .group_by("nhs_number", "as_of", "_i")
             .aggregate(practice_code=_.practice_code.min())
         )
-        current = single.union(exact)
+        rows = exact.join(masks.drop("_n", "_code", "_cov"), "nhs_number")
+        rows = rows.filter(((rows._seen >> rows._i) & 1) == 1)
+        long = {name: _count(((rows[name] >> rows._i) & 1) == 1) for name in counted if name != "_seen"}
+        frames.append(self._frame(rows.group_by("as_of", "practice_code").aggregate(**long)))
 
-        dead = self.con.table("patients").select("nhs_number", _dod=_.date_of_death)
-        rows = (
-            current.join(people, "nhs_number")
-            .join(dead, "nhs_number")
-            .filter(_._dod.isnull() | (_._dod > _.as_of))
-        )
-
-        def on(col: Any) -> Any:
-            return ((col >> rows._i) & 1) == 1
-
-        rows = rows.filter(on(rows._present))
-        den = on(rows._onreg)
-        done = {c: on(rows[f"_done{c}"]) for c in range(len(measure.checks))}
-        core = [c for c, check in enumerate(measure.checks) if check.id in CORE_CHECKS]
-        counts: dict[str, Any] = {"register": _count(den), "all_six": _count(den & ibis.and_(*[done[c] for c in core]))}
-        for c, check in enumerate(measure.checks):
-            counts[check.id] = _count(den & done[c])
-        for c, check in enumerate(measure.checks):
-            counts[f"{check.id}_declined"] = _count(den & on(rows[f"_decl{c}"]) & ~done[c])
-        counts["all_checks"] = _count(den & ibis.and_(*done.values()))
-        counts["excluded"] = _count(den & ~den)  # no personalised care adjustment (``_bitwise``)
-        df = self._frame(rows.group_by("as_of", "practice_code").aggregate(**counts))
-        days_of = pd.to_datetime(df["as_of"]).dt.date
+        value_cols = [name for name in counted if name != "_seen"]
+        df = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
+        df["as_of"] = pd.to_datetime(df["as_of"]).dt.date
+        df = df.groupby(["as_of", "practice_code"], sort=False, dropna=False)[value_cols].sum().reset_index()
+        df["excluded"] = 0  # no personalised care adjustment (``_bitwise``)
         for d in dates:
-            self._counts[(measure, d)] = df[days_of == d].drop(columns="as_of").reset_index(drop=True)
+            block = df[df["as_of"] == d].drop(columns="as_of").reset_index(drop=True)
+            self._counts[(measure, d)] = block[["practice_code", *value_cols, "excluded"]]
 
     def _hierarchy(self, structure: str) -> Hierarchy:
         """The practices of ``structure`` and their organisations at every level, read once per
@@ -761,6 +800,18 @@ def roll_up(
 ) -> pd.DataFrame:
     """One level's aggregate from per-practice counts (``Hierarchy.roll_up`` for one call)."""
     return Hierarchy(structure, practices).roll_up(counts, measure, level)
+
+
+def _unstack(wide: pd.DataFrame, names: list[str], dates: list[date]) -> pd.DataFrame:
+    """``practice_code`` and ``<name>__<i>`` columns -> one row per date and practice seen on it."""
+    parts = []
+    for i, d in enumerate(dates):
+        part = pd.DataFrame({"as_of": d, "practice_code": wide["practice_code"]})
+        for name in names:
+            part[name] = wide[f"{name}__{i}"].astype("int64")
+        parts.append(part[part["_seen"] > 0].drop(columns="_seen"))
+    cols = ["as_of", "practice_code", *[n for n in names if n != "_seen"]]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 
 
 def _bitwise(measure: Measure, plan: FeaturePlan) -> bool:
