@@ -712,12 +712,23 @@ class IbisEngine:
             every = every & people[f"_done{c}"]
         counted["all_checks"] = every
         counted["_seen"] = people._seen
-        masks = people.select("nhs_number", "_n", "_code", "_cov", **counted)
+        # Kept for the two queries below (computed once, not once per query).
+        name = _temp_name()
+        self.dialect.materialise(self.con, name, people.select("nhs_number", "_n", "_code", "_cov", **counted))
+        try:
+            self._bitwise_frames(measure, dates, covers, self.con.table(name), list(counted))
+        finally:
+            self._drop(name)
+
+    def _bitwise_frames(self, measure: Measure, dates: list[date], covers: ir.Table, masks: ir.Table,
+                        names: list[str]) -> None:
+        """The counts of ``_bitwise_counts`` from each person's masks (``names``, ``_seen`` last)."""
+        n = len(dates)
 
         # One registration: a sum per date and count, grouped by practice.
-        sums = {f"{name}__{i}": ((masks[name] >> i) & 1).sum() for name in counted for i in range(n)}
+        sums = {f"{name}__{i}": ((masks[name] >> i) & 1).sum() for name in names for i in range(n)}
         wide = self._frame(masks.filter(masks._n == 1).group_by(practice_code=masks._code).aggregate(**sums))
-        frames = [_unstack(wide, list(counted), dates)]
+        frames = [_unstack(wide, names, dates)]
 
         # Several registrations: the exact rule per date, for those few people only.
         cal = ibis.memtable(pa.table({"as_of": pa.array(dates, pa.date32()), "_i": pa.array(range(n), pa.int32())}))
@@ -731,10 +742,10 @@ class IbisEngine:
         )
         rows = exact.join(masks.drop("_n", "_code", "_cov"), "nhs_number")
         rows = rows.filter(((rows._seen >> rows._i) & 1) == 1)
-        long = {name: _count(((rows[name] >> rows._i) & 1) == 1) for name in counted if name != "_seen"}
+        long = {name: _count(((rows[name] >> rows._i) & 1) == 1) for name in names if name != "_seen"}
         frames.append(self._frame(rows.group_by("as_of", "practice_code").aggregate(**long)))
 
-        value_cols = [name for name in counted if name != "_seen"]
+        value_cols = [name for name in names if name != "_seen"]
         df = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
         df["as_of"] = pd.to_datetime(df["as_of"]).dt.date
         df = df.groupby(["as_of", "practice_code"], sort=False, dropna=False)[value_cols].sum().reset_index()
