@@ -115,3 +115,34 @@ def test_a_process_with_another_key_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("PARITY_AUDIT_KEY", "k" * 40)
     with open_database(url) as db:
         assert verify_chain(db) is None
+
+
+def test_least_privilege_role_reads_the_feature_tables_a_later_load_keeps(postgres_url, app_role, capsys):
+    """Feature tables are made by the owner's precompute after ``parity db grant``; the role reads
+    them (default privileges), and a table it may not read is skipped, never an error (issue 16)."""
+    from datetime import date
+
+    from parity.engine.ibis_engine import FEATURE_PREFIX, IbisEngine
+    from parity.engine.results import ResultStore
+    from parity.rules.registry import load_measure
+
+    with open_database(postgres_url) as owner:
+        owner.execute("INSERT INTO patients (nhs_number, date_of_birth, sex) VALUES ('9000000001', '1970-01-01', 'F')")
+        owner.execute("INSERT INTO registrations (nhs_number, practice_code, start_date) "
+                      "VALUES ('9000000001', 'A81001', '2010-01-01')")
+        owner.execute("INSERT INTO events (nhs_number, date, snomed_code) "
+                      "VALUES ('9000000001', '2015-06-01', 58214004)")  # schizophrenia (MH_COD)
+    code, output = run_cli(capsys, "db", "grant", app_role, "--database", postgres_url)
+    assert code == 0, output
+    with open_database(postgres_url) as owner:
+        ResultStore(owner).refresh(date(2024, 3, 31), ["phsmi"], quarters=1, months=1, status=False)
+        kept = owner.dialect.tables_like(owner.ibis, FEATURE_PREFIX)
+        assert kept
+        owner.execute(f"REVOKE SELECT ON {kept[0]} FROM {app_role}")
+    with open_database(_as_role(postgres_url, app_role)) as db:
+        readable = db.dialect.tables_like(db.ibis, FEATURE_PREFIX)
+        assert set(readable) == set(kept) - {kept[0]}
+        engine = IbisEngine(db)
+        counts = engine.practice_counts(load_measure("phsmi"), date(2024, 3, 31))
+        assert int(counts["register"].sum()) == 1
+        assert set(engine._kept.values()) <= set(readable)

@@ -66,7 +66,10 @@ def grant_statements(db: Database, role: str) -> list[str]:
     q = f'"{schema}"'
     out = [f"GRANT USAGE ON SCHEMA {q} TO {role}",
            f"REVOKE CREATE ON SCHEMA {q} FROM {role}",
-           f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {q} TO {role}"]
+           f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {q} TO {role}",
+           # Tables this owner makes later (the engine's feature tables, kept by each load's precompute)
+           # are readable by the role without granting again.
+           f"ALTER DEFAULT PRIVILEGES IN SCHEMA {q} GRANT SELECT ON TABLES TO {role}"]
     for table in tables:
         name = f'{q}."{table}"'
         out.append(f"REVOKE ALL ON {name} FROM {role}")

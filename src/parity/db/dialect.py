@@ -135,8 +135,7 @@ class Dialect:
         rows = self.fetch_rows(con, self._tables_like_sql(prefix))
         return [str(r[0]) for r in rows if str(r[0]).startswith(prefix)]
 
-    @staticmethod
-    def _tables_like_sql(prefix: str) -> str:
+    def _tables_like_sql(self, prefix: str) -> str:
         check_table_name(prefix)
         return ("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
                 f"AND table_catalog = current_database() AND table_name LIKE '{prefix}%'")
@@ -297,6 +296,12 @@ class PostgresDialect(Dialect):
     def fetch_rows(self, con: Any, sql: str) -> list[tuple]:
         with con.raw_sql(sql) as cur:  # a psycopg cursor: closed here
             return list(cur.fetchall())
+
+    def _tables_like_sql(self, prefix: str) -> str:
+        # Only tables this role may read: a least-privilege role (``parity db grant``) skips any it
+        # was not granted, and the engine builds its own instead of failing.
+        return (super()._tables_like_sql(prefix) + " AND has_table_privilege("
+                "quote_ident(table_schema) || '.' || quote_ident(table_name), 'SELECT')")
 
     @contextlib.contextmanager
     def engine_session(self, con: Any) -> Iterator[None]:
