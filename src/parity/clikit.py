@@ -30,16 +30,8 @@ class Level(StrEnum):
     england = "england"
 
 
-class MeasureLevel(StrEnum):
-    """``Level`` or ``all`` (every level, each row naming its level)."""
-
-    practice = "practice"
-    pcn = "pcn"
-    sub_icb = "sub_icb"
-    icb = "icb"
-    region = "region"
-    england = "england"
-    all = "all"
+#: ``Level`` or ``all`` (every level, each row naming its level): ``parity measure --level``.
+MeasureLevel = StrEnum("MeasureLevel", {**{level.name: level.value for level in Level}, "all": "all"})
 
 
 DatabaseOpt = Annotated[
