@@ -184,9 +184,11 @@ def red_zone_levels(results: ResultStore, as_of: date, measure_id: str = "phsmi"
 
     def build() -> dict[str, pd.DataFrame]:
         register = register_of(results, as_of, measure_id)
-        with db.lock:
-            evaluated = followup.evaluate(db, as_of, register=register)
-            return {level: followup.red_zone_measure(db, as_of, level, structure=results.structure_for(as_of),
-                                                     evaluated=evaluated) for level in LEVELS}
+        # Not under the database lock as a whole: each statement takes it (Database.execute), and the
+        # seconds of pandas work between them (a region's findings) leave it free for other requests, so
+        # a page can say "Computing figures …" meanwhile (parity.web.computing).
+        evaluated = followup.evaluate(db, as_of, register=register)
+        return {level: followup.red_zone_measure(db, as_of, level, structure=results.structure_for(as_of),
+                                                 evaluated=evaluated) for level in LEVELS}
 
     return results.derived(("red_zone", measure_id, as_of, key_version), build)

@@ -47,10 +47,13 @@ def ensure_patient_indexes(db: Database) -> list[str]:
             for name, table, column in missing:
                 try:
                     db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
-                except Exception as exc:  # noqa: BLE001 - only a role that may not create indexes is let through
+                except Exception as exc:  # noqa: BLE001 - only a refusal that leaves the index in place is let through
                     # A least-privilege PostgreSQL role (parity db grant) owns no table: the owner makes the
                     # indexes (parity db grant runs this as the owner); the load itself has committed.
-                    if db.kind != "postgres" or type(exc).__name__ != "InsufficientPrivilege":
+                    # Two server processes starting together (parity serve --workers) both find an index
+                    # missing and make it; PostgreSQL refuses the second with a duplicate catalogue key.
+                    if db.kind != "postgres" or type(exc).__name__ not in ("InsufficientPrivilege",
+                                                                          "UniqueViolation", "DuplicateTable"):
                         raise
                     continue
                 made.append(name)

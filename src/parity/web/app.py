@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,6 +75,25 @@ class ScopeCache:
         return scope
 
 
+#: PostgreSQL advisory lock key held while a server process makes missing tables and indexes.
+SCHEMA_LOCK_KEY = 7_061_726_974
+
+
+@contextlib.contextmanager
+def _one_process_at_a_time(db: Database) -> Iterator[None]:
+    """On PostgreSQL, hold a session advisory lock: several server processes starting together (``parity serve
+    --workers``) would otherwise all find a table missing and make it, and all but one fail on PostgreSQL's
+    catalogue ("duplicate key value violates unique constraint")."""
+    if db.kind != "postgres":
+        yield
+        return
+    db.execute("SELECT pg_advisory_lock(?)", [SCHEMA_LOCK_KEY])
+    try:
+        yield
+    finally:
+        db.execute("SELECT pg_advisory_unlock(?)", [SCHEMA_LOCK_KEY])
+
+
 def _mesh_worker(settings: Settings, db: Database) -> MeshWorker | None:
     """Start the MESH worker (send, track, poll) when ``PARITY_MESH_CONFIG`` is set (M4)."""
     if not settings.mesh_config:
@@ -102,7 +121,7 @@ def create_app(settings: Settings, *, db: Database | None = None, keep_warm: boo
         own = db is None
         database = open_database(settings.database_url) if own else db
         assert database is not None
-        with database.lock:
+        with database.lock, _one_process_at_a_time(database):
             # Every table now, while this server can still write them all: beside it on a DuckDB file,
             # other commands only read (parity.db.shared), and a missing table there cannot be made.
             create_all_tables(database)
