@@ -140,6 +140,12 @@ class Dialect:
         return ("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
                 f"AND table_catalog = current_database() AND table_name LIKE '{prefix}%'")
 
+    @contextlib.contextmanager
+    def capped_memory(self, db: Database, limit: str) -> Iterator[None]:
+        """Hold the database engine to ``limit`` of memory for the block, spilling to disk beyond it
+        (DuckDB, in this process); other backends manage their own memory."""
+        yield
+
     def keep(self, con: Any, name: str, expr: ir.Table) -> None:
         """Keep ``expr``'s rows as the ordinary table ``name``, for every later session and process
         (the engine's feature tables after a load)."""
@@ -189,6 +195,16 @@ class DuckDBDialect(Dialect):
             raw.execute("ROLLBACK")
             raise
         raw.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def capped_memory(self, db: Database, limit: str) -> Iterator[None]:
+        # memory_limit is one setting of the process's DuckDB instance: put the previous one back.
+        previous = db.execute("SELECT current_setting('memory_limit')")[0][0]
+        db.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            db.execute(f"SET memory_limit = '{previous}'")
 
     def exists(self, raw: Any, name: str) -> bool:
         name = name.split(".")[-1].lower()

@@ -87,6 +87,11 @@ def ensure_results_schema(db: Database) -> None:
     )
 
 
+# DuckDB's memory for a refresh (issue 16 target 2: ``parity load`` with its precompute within 2 GB);
+# beyond it DuckDB spills to disk.
+REFRESH_MEMORY = "700MB"
+
+
 @contextlib.contextmanager
 def writing(db: Database) -> Iterator[None]:
     """Hold ``db`` for writing for a block of engine statements (a shared DuckDB file is attached
@@ -375,16 +380,22 @@ class ResultStore:
         # process (a CLI command, another server worker) starts warm (issue 16 target 1).
         self._keeping = True
         try:
-            for measure_id in ids:
-                self.trend(measure_id, dates)
-                if status:
-                    self.status(measure_id, as_of)
-                # Results read back from ``result_cache`` built nothing: make sure the tables are kept.
-                with self.db.lock:
-                    self._engine_for(self.codelists()).keep_features(self.measure(measure_id))  # type: ignore[attr-defined]
-                computed.append(measure_id)
-            for engine in list(self._engines.values()):
-                engine.drop_stale_features()  # type: ignore[attr-defined]
+            with self.db.dialect.capped_memory(self.db, REFRESH_MEMORY):
+                for measure_id in ids:
+                    self.trend(measure_id, dates)
+                    if status:
+                        self.status(measure_id, as_of)
+                    # Results read back from ``result_cache`` built nothing: make sure the tables are kept.
+                    with self.db.lock:
+                        engine = self._engine_for(self.codelists())
+                        engine.keep_features(self.measure(measure_id))  # type: ignore[attr-defined]
+                    computed.append(measure_id)
+                    # Stored in ``result_cache``: not held here too (a whole region's patients per
+                    # measure would add up; ``parity load`` stays within its memory, issue 16).
+                    with self._lock:
+                        self._memory.clear()
+                for engine in list(self._engines.values()):
+                    engine.drop_stale_features()  # type: ignore[attr-defined]
         finally:
             self._keeping = False
             for engine in list(self._engines.values()):
