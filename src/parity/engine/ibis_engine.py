@@ -49,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 from ibis import _
 
-from parity.db.dialect import Dialect
+from parity.db.dialect import Dialect, check_table_name
 from parity.engine.base import LEVELS, aggregate_columns, normalise_aggregate, normalise_status
 from parity.engine.ibis_plan import BITS, CodesFor, FeaturePlan, build_plan
 from parity.engine.levels import describe, level_code, organisation_names
@@ -279,7 +279,7 @@ class IbisEngine:
             self._drop(orphans.pop())
         if not self.dialect.watch_row_counts:
             return
-        version = (*(_row_count(self.con, t) for t in _WATCHED), _latest_load(self.con, self.dialect))
+        version = _data_stamp(self.con, self.dialect)
         if version != self._version:
             self.clear_cache()
             self._version = version
@@ -760,8 +760,7 @@ class IbisEngine:
         hierarchy = self._hierarchies.get(structure)
         if hierarchy is None:
             t = self.con.table("practices")
-            df = self._frame(t.filter(t.structure == structure))
-            rows = [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in df.to_dict("records")]
+            rows = self.dialect.fetch_arrow(self.con, t.filter(t.structure == structure)).to_pylist()
             hierarchy = self._hierarchies[structure] = Hierarchy(structure, rows)
         return hierarchy
 
@@ -877,15 +876,13 @@ def _check_level(level: str) -> None:
         raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
 
 
-def _row_count(con: Any, table: str) -> int:
-    """Rows in ``table`` (SQL databases answer from metadata or one fast scan)."""
-    return int(con.table(table).count().to_pyarrow().as_py())
-
-
-def _latest_load(con: Any, dialect: Dialect) -> str:
-    """When the newest load committed (``loads``), so a replacement extract of the same size is a new
-    data stamp."""
-    return str(dialect.fetch_rows(con, "SELECT max(loaded_at) FROM loads")[0][0])
+def _data_stamp(con: Any, dialect: Dialect) -> tuple:
+    """The row counts of ``_WATCHED`` and when the newest load committed, in one statement (SQL
+    databases answer counts from metadata or one fast scan): a replacement extract of the same size
+    is a new stamp too."""
+    counts = ", ".join(f"(SELECT count(*) FROM {check_table_name(t)})" for t in _WATCHED)
+    row = dialect.fetch_rows(con, f"SELECT {counts}, (SELECT max(loaded_at) FROM loads)")[0]
+    return (*(int(n) for n in row[:-1]), str(row[-1]))
 
 
 def _canonical(value: Any) -> Any:
