@@ -58,11 +58,11 @@ test: apt $(STAMP) $(MESH_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP) $(MESH_STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --keep --repeats 3
 	$(BIN)/python benchmarks/web_load.py
 	$(BIN)/python benchmarks/mesh_filing.py
 	$(BIN)/python benchmarks/care.py
-	$(BIN)/python benchmarks/patient_page.py
+	$(BIN)/python benchmarks/patient_page.py --add-database benchmarks/work/bench.duckdb
 	$(BIN)/python benchmarks/spark.py
 	$(BIN)/python benchmarks/load.py
 

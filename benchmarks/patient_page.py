@@ -126,22 +126,25 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--database", action="append", type=Path, help="DuckDB files to use (copied; default: build an "
                                                                    "ICB and the South East region)")
+    p.add_argument("--add-database", action="append", type=Path, default=[],
+                   help="also time these DuckDB files (copied) after the ICB and region it builds "
+                        "(make bench: England)")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="parity-bench-patient-"))
-    if args.database:
-        files = []
-        for i, src in enumerate(args.database):
+    files = []
+    if not args.database:
+        os.environ.setdefault("PARITY_AUDIT_KEY", "patient-page-benchmark-audit-key-0123456789")
+        files = [_build(work, "icb", "QNX"), _build(work, "region", None)]
+    if args.database or args.add_database:
+        for i, src in enumerate([*(args.database or []), *args.add_database]):
             dst = work / f"db{i}" / "parity.duckdb"
             dst.parent.mkdir()
             shutil.copyfile(src, dst)
             if (src.parent / "audit.key").exists():  # the audit chain's key lives beside the file
                 shutil.copyfile(src.parent / "audit.key", dst.parent / "audit.key")
             files.append(dst)
-    else:
-        os.environ.setdefault("PARITY_AUDIT_KEY", "patient-page-benchmark-audit-key-0123456789")
-        files = [_build(work, "icb", "QNX"), _build(work, "region", None)]
     rows = []
     load_before = os.getloadavg()
     for file in files:

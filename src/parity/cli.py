@@ -121,7 +121,6 @@ def load(
     if not folder.is_dir():
         raise ConfigurationError(f"{folder} is not a folder")
     from parity.access.grant import create_all_tables
-    from parity.db.indexes import ensure_patient_indexes
     from parity.db.shared import loading
 
     # On a shared DuckDB file a running server keeps serving the old data and moves to the new when
@@ -129,8 +128,9 @@ def load(
     with open_database(settings.database_url) as db, loading(db):
         result = load_extract(db, folder, mode="append" if append else "replace", progress=sys.stderr.isatty(),
                               allow_empty=allow_empty)
-        create_all_tables(db)  # so commands beside a server never need to create one
-        ensure_patient_indexes(db)  # a patient page reads only that patient's rows
+        # Every table, so commands beside a server never need to create one, and the patient indexes
+        # (a patient page reads only that patient's rows).
+        create_all_tables(db)
         if precompute:
             _refresh(db, settings, _as_of(None))
     counts = ", ".join(f"{n:,} {t}" for t, n in result.counts.items())
