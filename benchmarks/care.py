@@ -81,7 +81,7 @@ def main() -> None:
 
     def red_zone() -> Any:
         evaluated = followup.evaluate(db, AS_OF, register=register)
-        return {lv: followup.red_zone_measure(db, AS_OF, lv, structure=store.structure, evaluated=evaluated)
+        return {lv: followup.red_zone_measure(db, AS_OF, lv, structure=store.structure_for(AS_OF), evaluated=evaluated)
                 for lv in LEVELS}
 
     red_s, red = median_s(red_zone, args.repeats)
