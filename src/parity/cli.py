@@ -164,6 +164,9 @@ def measure(
     codelists: Annotated[str | None, typer.Option("--codelists", help="Codelist release (default: this "
                                                                      "database's; 'shipped' for Parity's own)")]
     = None,
+    recompute: Annotated[bool, typer.Option("--recompute", help="Run the engine afresh instead of reading the "
+                                                                "results the precompute stored (stores nothing)")]
+    = False,
     write_table: Annotated[str | None, typer.Option("--write-table", help="Also write the rows (with what they "
                                                                           "used) to this table, e.g. on Spark "
                                                                           "SCHEMA.TABLE")] = None,
@@ -192,7 +195,7 @@ def measure(
             df = patient_table(db, m, day, codelists=lists)
         else:
             df = measure_rows(db, m, dates, levels, structure=structure, parent=parent,
-                              settings=settings if disclosure else None, codelists=lists)
+                              settings=settings if disclosure else None, codelists=lists, stored=not recompute)
             # One date and one level: the columns people know (no as_of, no level).
             df = df.drop(columns=[c for c, keep in (("as_of", quarters > 1), ("level", len(levels) > 1))
                                   if not keep])

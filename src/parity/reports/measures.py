@@ -74,10 +74,15 @@ def measure_table(db: Database, measure: Measure, as_of: date, level: str, *, st
 
 def measure_rows(db: Database, measure: Measure, dates: list[date], levels: list[str], *,
                  structure: str | None = None, parent: str | None = None, settings: Settings | None = None,
-                 codelists: Codelists | None = None) -> pd.DataFrame:
-    """``measure_table`` for several reporting dates and levels at once (one engine, each date counted
-    once): ``as_of`` and ``level`` first, dates in the order given, then levels in ``levels`` order.
-    A trend uses one structure for all its dates: ``structure``, else the one in force on the last."""
+                 codelists: Codelists | None = None, stored: bool = True) -> pd.DataFrame:
+    """``measure_table`` for several reporting dates and levels at once (each date counted once):
+    ``as_of`` and ``level`` first, dates in the order given, then levels in ``levels`` order. A trend
+    uses one structure for all its dates: ``structure``, else the one in force on the last.
+
+    With ``stored`` (the default), a registered measure's figures come from the results the
+    precompute stored for this data version (``ResultStore``: the same figures the dashboard and API
+    show), and dates not stored yet are computed and stored; ``stored=False`` runs the engine afresh
+    and stores nothing."""
     from parity.codes.store import resolve_codelists
     from parity.engine.ibis_engine import IbisEngine
 
@@ -86,7 +91,14 @@ def measure_rows(db: Database, measure: Measure, dates: list[date], levels: list
             raise ConfigurationError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     structure = structure_for(max(dates), structure)
     lists = codelists or resolve_codelists(db)
-    stacked = IbisEngine(db.ibis, db.dialect, codes_for=lists.codes_for).trend_all(measure, dates, structure, levels)
+    if stored and db.dialect.stores_tables and _registered(measure):
+        from parity.engine.results import ResultStore
+
+        kept = ResultStore(db).trend(measure.id, dates, structure=structure, codelists=lists.release)
+        stacked = {level: kept[level] for level in levels}
+    else:
+        engine = IbisEngine(db.ibis, db.dialect, codes_for=lists.codes_for)
+        stacked = engine.trend_all(measure, dates, structure, levels)
     check_ids = [c.id for c in measure.checks]
     cols = ["org_code", "org_name", "register", "all_six", "percent", *check_ids]
     if measure.is_bundle:
@@ -111,6 +123,14 @@ def measure_rows(db: Database, measure: Measure, dates: list[date], levels: list
         counts = [c for c in cols if c not in ("org_code", "org_name", "percent", "parent_code")]
         df = control.apply(df, counts)
     return df
+
+
+def _registered(measure: Measure) -> bool:
+    """Whether ``measure`` is one of Parity's own, unchanged (results are stored under its id; a TOML
+    file with the same id but other rules must not read them)."""
+    from parity.rules.registry import list_measures, load_measure
+
+    return measure.id in list_measures() and load_measure(measure.id) == measure
 
 
 def patient_table(db: Database, measure: Measure, as_of: date, *, codelists: Codelists | None = None) -> pd.DataFrame:
