@@ -11,7 +11,7 @@ MESH_VENV  := .venv-mesh
 MESH_STAMP := $(MESH_VENV)/.installed
 # Debian packages the tests need (installed only when missing, and only as root); Java 17 runs the
 # Spark tests (the `spark` extra, shared/docs/dependencies.md item 2).
-APT_PACKAGES := postgresql postgresql-client chromium poppler-utils fonts-dejavu-core \
+APT_PACKAGES := postgresql postgresql-client chromium poppler-utils fonts-dejavu-core fonts-liberation \
                 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 openjdk-17-jre-headless
 export PARITY_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # The dashboard's port for `make demo` and `make serve` (make demo PORT=8080); REBUILD=1 builds the demo
