@@ -14,7 +14,7 @@ from pandas.testing import assert_frame_equal
 
 from parity.dates import quarter_ends_until
 from parity.db.bulk import insert_rows
-from parity.engine import ibis_engine as ie
+from parity.engine import bitwise
 from parity.engine.base import LEVELS
 from parity.engine.ibis_engine import FEATURE_PREFIX, IbisEngine
 from parity.engine.reference import ReferenceEngine
@@ -77,10 +77,10 @@ def test_bitwise_path_equals_general_path(any_db, monkeypatch):
     ds = changing().ds
     ds.write(any_db)
     measure = load_measure("phsmi")
-    assert ie._bitwise(measure, IbisEngine(any_db)._plan(measure))
-    assert not ie._bitwise(load_measure("qof-mh021"), IbisEngine(any_db)._plan(load_measure("qof-mh021")))
+    assert bitwise.plain_windows(measure, IbisEngine(any_db)._plan(measure))
+    assert not bitwise.plain_windows(load_measure("qof-mh021"), IbisEngine(any_db)._plan(load_measure("qof-mh021")))
     fast = IbisEngine(any_db).trend_all(measure, DATES, STRUCTURE)
-    monkeypatch.setattr(ie, "_bitwise", lambda measure, plan: False)
+    monkeypatch.setattr(bitwise, "plain_windows", lambda measure, plan: False)
     general = IbisEngine(any_db).trend_all(measure, DATES, STRUCTURE)
     for level in LEVELS:
         assert_frame_equal(fast[level], general[level], obj=level)

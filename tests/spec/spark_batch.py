@@ -5,7 +5,7 @@ a five-patient dataset. ``SparkBatch`` puts many datasets into one set of tables
 by a prefix on ``nhs_number`` and ``practice_code`` (``00042/9000000009``), and asks the Ibis
 engine on Spark once per measure and reporting date. Every rule is per patient and a patient's
 registrations and events carry the same tag, so each dataset's answer is the rows with its tag,
-untagged. Aggregates are the engine's own roll-up (``parity.engine.ibis_engine.roll_up``) of the
+untagged. Aggregates are the engine's own roll-up (``parity.engine.rollup.roll_up``) of the
 per-practice counts Spark computed, with the dataset's ``practices`` rows: exactly what
 ``IbisEngine.aggregate`` does.
 """
@@ -83,7 +83,7 @@ class SparkBatch:
         return _untag(self._counts[key], i, ["practice_code"])
 
     def aggregate(self, i: int, measure: Measure, as_of: date, level: str, structure: str) -> pd.DataFrame:
-        from parity.engine.ibis_engine import roll_up
+        from parity.engine.rollup import roll_up
 
         practices = [p for p in self.datasets[i].practices if p.get("structure", structure) == structure]
         return roll_up(self.counts(i, measure, as_of), measure, level, structure, practices)

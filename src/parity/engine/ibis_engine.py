@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
@@ -50,10 +49,13 @@ import pyarrow as pa
 from ibis import _
 
 from parity.db.dialect import Dialect, check_table_name
-from parity.engine.base import LEVELS, aggregate_columns, normalise_aggregate, normalise_status
+from parity.engine import bitwise
+from parity.engine.base import LEVELS, aggregate_columns, normalise_status
+from parity.engine.ibis_exprs import bit_or, count, temp_name
 from parity.engine.ibis_plan import BITS, CodesFor, FeaturePlan, build_plan
-from parity.engine.levels import describe, level_code, organisation_names
-from parity.rules.model import CORE_CHECKS, Criterion, Measure, Window
+from parity.engine.ibis_status import bnf_starts, status_columns
+from parity.engine.rollup import Hierarchy
+from parity.rules.model import Measure, Window
 
 # Tables whose row counts are checked on every call: a change (a load, an append) empties the
 # engine's caches. ``loads`` gets a row for every load, so a replacement extract of the same size
@@ -83,25 +85,6 @@ def _engine_call(method: Callable) -> Callable:
             return method(self, *args, **kwargs)
 
     return call
-
-
-@ibis.udf.agg.builtin
-def bit_or(mask: int) -> int:  # type: ignore[empty-body]
-    """SQL's ``bit_or`` aggregate, spelled the same in DuckDB, PostgreSQL and Spark SQL (Ibis 12's
-    PySpark compiler has no rule for its own ``bit_or``)."""
-
-
-def _day(d: date) -> ir.DateScalar:
-    return ibis.literal(d, type="date")
-
-
-def _flag(expr: ir.BooleanValue) -> ir.BooleanValue:
-    """SQL's unknown counts as false, as a missing date does in the rules."""
-    return expr.fill_null(False)
-
-
-def _count(expr: Any) -> Any:
-    return ibis.ifelse(expr, 1, 0).cast("int32").sum()
 
 
 class IbisEngine:
@@ -315,7 +298,7 @@ class IbisEngine:
                 assert self._kept_names is not None
                 self._kept_names.add(kept)
                 return self.con.table(kept)
-        name = _temp_name()
+        name = temp_name()
         self.dialect.materialise(self.con, name, build())
         self._tables[key] = name
         return self.con.table(name)
@@ -389,12 +372,12 @@ class IbisEngine:
 
         def build() -> ir.Table:
             med = self.con.table("medications")
-            bits = [ibis.ifelse(_bnf_starts(med.bnf_code, p), 1 << i, 0) for i, p in enumerate(prefixes)]
+            bits = [ibis.ifelse(bnf_starts(med.bnf_code, p), 1 << i, 0) for i, p in enumerate(prefixes)]
             mask = bits[0]
             for bit in bits[1:]:
                 mask = mask | bit
             return (
-                med.filter(ibis.or_(*[_bnf_starts(med.bnf_code, p) for p in prefixes]))
+                med.filter(ibis.or_(*[bnf_starts(med.bnf_code, p) for p in prefixes]))
                 .select("nhs_number", "date", m=mask.cast("int64"))
                 .group_by("nhs_number", "date")
                 .aggregate(m=bit_or(_.m))
@@ -503,77 +486,7 @@ class IbisEngine:
             )
             base = base.left_join(meds, ["nhs_number", "as_of"]).drop("nhs_number_right", "as_of_right")
 
-        return self._status_columns(base, measure, plan, values)
-
-    def _status_columns(self, t: ir.Table, measure: Measure, plan: FeaturePlan, values: bool) -> ir.Table:
-        """The rules as column expressions, in layers (each layer names what the next reuses)."""
-        checks = list(enumerate(measure.checks))
-        core = [i for i, c in checks if c.id in CORE_CHECKS]
-
-        # Layer 1: each check's window start (the lower-risk window depends on the patient).
-        starts: dict[str, Any] = {}
-        for i, check in checks:
-            start = t[f"_s{check.window.months}"]
-            if check.lower_risk is not None:
-                lower = t[f"_s{check.lower_risk.months}"]
-                crits = [
-                    _criterion(t, crit, plan.criteria[(check.id, j)])
-                    for j, crit in enumerate(check.lower_risk.higher_risk_if)
-                ]
-                start = ibis.ifelse(ibis.or_(*crits), start, lower) if crits else lower
-            starts[f"_start{i}"] = start
-        t = t.mutate(**starts)
-
-        # Layer 2: done / declined per check, the register, the PCA exception code.
-        def since(k: int, start: Any) -> ir.BooleanValue:
-            return _flag(t[f"_d{k}"].notnull() & (t[f"_d{k}"] >= start))
-
-        flags: dict[str, Any] = {}
-        for i, check in checks:
-            flags[f"_done{i}"] = since(plan.done[check.id], t[f"_start{i}"])
-            # A decline counts only inside the check's own 12 months, never the longer lower-risk
-            # lipid window (product.md "Declined / unsuitable"; issue 11: an older decline must not
-            # remove a patient through the personalised care adjustment).
-            flags[f"_decl{i}"] = since(plan.declined[check.id], t[f"_s{check.window.months}"])
-        d_diag, d_rem = t[f"_d{plan.register_diagnosis}"], t[f"_d{plan.register_remission}"]
-        flags["_onreg"] = _flag(d_diag.notnull() & (d_rem.isnull() | (d_diag >= d_rem)))
-        if measure.pca is not None and plan.pca is not None:
-            flags["_pcacode"] = since(plan.pca, t[f"_s{measure.pca.window.months}"])
-        t = t.mutate(**flags)
-
-        # Layer 3: the denominator.
-        all_core = ibis.and_(*[t[f"_done{i}"] for i in core])
-        if measure.pca is not None:
-            # Excluded: not all six, and an exception code or a decline for every one not done.
-            every_missing_declined = ibis.and_(*[t[f"_done{i}"] | t[f"_decl{i}"] for i in core])
-            excluded = t._onreg & ~all_core & (t._pcacode | every_missing_declined)
-            in_den = t._onreg & ~excluded
-        else:
-            in_den = t._onreg
-        t = t.mutate(_inden=in_den, _allcore=all_core, _all=ibis.and_(*[t[f"_done{i}"] for i, _c in checks]))
-
-        # Layer 4: the contract's columns.
-        cols: dict[str, Any] = {
-            "as_of": t.as_of,
-            "nhs_number": t.nhs_number,
-            "practice_code": t.practice_code,
-            "on_register": t._onreg,
-            "in_denominator": t._inden,
-        }
-        for i, check in checks:
-            done = t[f"_done{i}"]
-            k = plan.done[check.id]
-            cols[check.id] = done
-            cols[f"{check.id}_status"] = ibis.cases(
-                (done, "done"), (t[f"_decl{i}"], "declined"), else_="missing"
-            )
-            cols[f"{check.id}_date"] = ibis.ifelse(done, t[f"_d{k}"], ibis.null("date"))
-            if values:
-                cols[f"{check.id}_value"] = ibis.ifelse(done, t[f"_v{k}"], ibis.null("float64"))
-        cols["checks_done"] = sum((t[f"_done{i}"].cast("int32") for i in core), ibis.literal(0, "int32"))
-        cols["all_six"] = t._inden & t._allcore
-        cols["all_checks"] = t._inden & t._all
-        return t.select(**cols)
+        return status_columns(base, measure, plan, values)
 
     # -- aggregates --------------------------------------------------------------------------
     def _practice_counts(self, measure: Measure, as_of: date) -> pd.DataFrame:
@@ -584,15 +497,15 @@ class IbisEngine:
 
     def _practice_counts_by_date(self, measure: Measure, dates: Sequence[date]) -> dict[date, pd.DataFrame]:
         """``_practice_counts`` for each distinct date. Several dates of a plain-window measure are
-        counted in one bitwise query (``_bitwise_counts``); otherwise a few dates per query (each
+        counted in one bitwise query (``parity.engine.bitwise``); otherwise a few dates per query (each
         date's rows are its own, so a query's memory grows with its dates)."""
         wanted = sorted(set(dates))
         missing = [d for d in wanted if (measure, d) not in self._counts]
         if missing:
             plan = self._plan(measure)
-            if len(missing) > 1 and _bitwise(measure, plan):
+            if len(missing) > 1 and bitwise.plain_windows(measure, plan):
                 for start in range(0, len(missing), BITS):
-                    self._bitwise_counts(measure, plan, missing[start:start + BITS])
+                    bitwise.bitwise_counts(self, measure, plan, missing[start:start + BITS])
             else:
                 for start in range(0, len(missing), DATES_PER_QUERY):
                     self._status_counts(measure, plan, missing[start:start + DATES_PER_QUERY])
@@ -603,156 +516,17 @@ class IbisEngine:
         cal = self._calendar(plan, dates)
         status = self._status(measure, plan, cal, self._latest(plan, cal), values=False)
         den = _.in_denominator
-        counts: dict[str, Any] = {"register": _count(den), "all_six": _count(_.all_six)}
+        counts: dict[str, Any] = {"register": count(den), "all_six": count(_.all_six)}
         for c in measure.checks:
-            counts[c.id] = _count(den & _[c.id])
+            counts[c.id] = count(den & _[c.id])
         for c in measure.checks:
-            counts[f"{c.id}_declined"] = _count(den & (_[f"{c.id}_status"] == "declined"))
-        counts["all_checks"] = _count(_.all_checks)
-        counts["excluded"] = _count(_.on_register & ~_.in_denominator)
+            counts[f"{c.id}_declined"] = count(den & (_[f"{c.id}_status"] == "declined"))
+        counts["all_checks"] = count(_.all_checks)
+        counts["excluded"] = count(_.on_register & ~_.in_denominator)
         df = self._frame(status.group_by("as_of", "practice_code").aggregate(**counts))
         days = pd.to_datetime(df["as_of"]).dt.date
         for d in dates:
             self._counts[(measure, d)] = df[days == d].drop(columns="as_of").reset_index(drop=True)
-
-    def _bitwise_counts(self, measure: Measure, plan: FeaturePlan, dates: list[date]) -> None:
-        """``_practice_counts`` of up to ``BITS`` dates for a measure whose rules are plain windows
-        (``_bitwise``), sharing the work between dates: bit ``i`` of each per-person mask answers a
-        question for ``dates[i]``, so the day masks are grouped once per person, not once per date.
-
-        Per person: for each check, which dates have a ``done`` (and a ``declined``) code in their
-        window; for each date, the latest diagnosis and remission on or before it (over the few
-        register days only); the dates they are alive. Per registration: the dates it covers. A person
-        with one registration counts at its practice on those dates, in one grouping per practice with
-        a sum per date and count; only people with several registrations go through the exact rule
-        (latest start, then smallest code) date by date. The answers equal ``_status``'s.
-        """
-        n = len(dates)
-        days = self._dates(plan)
-
-        def cover(inside: Callable[[date], Any]) -> Any:
-            """A mask with bit ``i`` set where ``inside(dates[i])`` holds."""
-            total: Any = ibis.literal(0, "int64")
-            for i, d in enumerate(dates):
-                total = total | ibis.ifelse(_flag(inside(d)), ibis.literal(1 << i, "int64"),
-                                            ibis.literal(0, "int64"))
-            return total.cast("int64")
-
-        def has(t: ir.Table, k: int) -> Any:
-            word, bit = plan.bit(k)
-            return (t[f"m{word}"] & bit) != 0
-
-        # Each day's window bits, once per window length, and the dates it is on or before; then one
-        # bit_or per check and kind, and per register code kind.
-        diag, rem = plan.register_diagnosis, plan.register_remission
-        windows = {f"_w{m}": cover(lambda d, m=m: (days.date >= _day(Window(m).start(d))) & (days.date <= _day(d)))
-                   for m in sorted(plan.window_months)}
-        marked = days.mutate(_le=cover(lambda d: days.date <= _day(d)), **windows)
-        checks = list(enumerate(measure.checks))
-        aggs: dict[str, Any] = {}
-        for c, check in checks:
-            w = marked[f"_w{check.window.months}"]
-            aggs[f"_done{c}"] = bit_or(w, where=has(marked, plan.done[check.id]))
-            aggs[f"_decl{c}"] = bit_or(w, where=has(marked, plan.declined[check.id]))
-        aggs["_dg"] = bit_or(marked._le, where=has(marked, diag))
-        aggs["_rm"] = bit_or(marked._le, where=has(marked, rem))
-        found = marked.group_by("nhs_number").aggregate(**aggs).mutate(
-            _dg=_._dg.fill_null(0), _rm=_._rm.fill_null(0)).filter((_._dg | _._rm) != 0)
-
-        # Without a remission code, on the register = a diagnosis on or before the date. The few people
-        # with one compare their latest diagnosis and remission on each date.
-        remitted = days.join(found.filter(found._rm != 0).select("nhs_number"), "nhs_number")
-        remitted = remitted.filter(has(remitted, diag) | has(remitted, rem))
-        latest: dict[str, Any] = {}
-        for i, d in enumerate(dates):
-            before = remitted.date <= _day(d)
-            latest[f"_dg{i}"] = remitted.date.max(where=has(remitted, diag) & before)
-            latest[f"_rm{i}"] = remitted.date.max(where=has(remitted, rem) & before)
-        exact = remitted.group_by("nhs_number").aggregate(**latest)
-        onreg: Any = ibis.literal(0, "int64")
-        for i in range(n):
-            dg, rm = exact[f"_dg{i}"], exact[f"_rm{i}"]
-            bit = ibis.literal(1 << i, "int64")
-            onreg = onreg | ibis.ifelse(_flag(dg.notnull() & (rm.isnull() | (dg >= rm))), bit, 0).cast("int64")
-        exact = exact.select("nhs_number", _exact=onreg)
-        hist = found.left_join(exact, "nhs_number").drop("nhs_number_right")
-        hist = hist.mutate(_onreg=ibis.ifelse(hist._rm == 0, hist._dg, hist._exact.fill_null(0)),
-                           _present=hist._dg | hist._rm).drop("_exact", "_dg", "_rm")
-
-        regs = self.con.table("registrations")
-        covers = regs.mutate(_cov=cover(lambda d: (regs.start_date <= _day(d))
-                                        & (regs.end_date.isnull() | (regs.end_date >= _day(d)))))
-        covers = covers.filter(_._cov != 0)
-        per_reg = covers.group_by("nhs_number").aggregate(_n=_.count(), _code=_.practice_code.min(),
-                                                          _cov=bit_or(_._cov))
-        patients = self.con.table("patients")
-        alive = patients.select("nhs_number", _alive=cover(
-            lambda d: patients.date_of_death.isnull() | (patients.date_of_death > _day(d))))
-        people = hist.join(per_reg, "nhs_number").join(alive, "nhs_number")
-        mask = {f"_done{c}": people[f"_done{c}"].fill_null(0) for c, _check in checks}
-        mask |= {f"_decl{c}": people[f"_decl{c}"].fill_null(0) for c, _check in checks}
-        seen = people._cov & people._alive  # registered and alive on the date
-        people = people.mutate(_den=people._onreg & seen, _seen=people._present & seen, **mask)
-
-        # What each count counts, as a mask per person (bit i: counted on dates[i]).
-        core = [c for c, check in checks if check.id in CORE_CHECKS]
-        den = people._den
-        counted: dict[str, Any] = {"register": den}
-        six = den
-        for c in core:
-            six = six & people[f"_done{c}"]
-        counted["all_six"] = six
-        for c, check in checks:
-            counted[check.id] = den & people[f"_done{c}"]
-        for c, check in checks:
-            declined = den & people[f"_decl{c}"]
-            counted[f"{check.id}_declined"] = declined - (declined & people[f"_done{c}"])
-        every = den
-        for c, _check in checks:
-            every = every & people[f"_done{c}"]
-        counted["all_checks"] = every
-        counted["_seen"] = people._seen
-        # Kept for the two queries below (computed once, not once per query).
-        name = _temp_name()
-        self.dialect.materialise(self.con, name, people.select("nhs_number", "_n", "_code", "_cov", **counted))
-        try:
-            self._bitwise_frames(measure, dates, covers, self.con.table(name), list(counted))
-        finally:
-            self._drop(name)
-
-    def _bitwise_frames(self, measure: Measure, dates: list[date], covers: ir.Table, masks: ir.Table,
-                        names: list[str]) -> None:
-        """The counts of ``_bitwise_counts`` from each person's masks (``names``, ``_seen`` last)."""
-        n = len(dates)
-
-        # One registration: a sum per date and count, grouped by practice.
-        sums = {f"{name}__{i}": ((masks[name] >> i) & 1).sum() for name in names for i in range(n)}
-        wide = self._frame(masks.filter(masks._n == 1).group_by(practice_code=masks._code).aggregate(**sums))
-        frames = [_unstack(wide, names, dates)]
-
-        # Several registrations: the exact rule per date, for those few people only.
-        cal = ibis.memtable(pa.table({"as_of": pa.array(dates, pa.date32()), "_i": pa.array(range(n), pa.int32())}))
-        several = covers.join(masks.filter(masks._n > 1).select("nhs_number"), "nhs_number")
-        several = several.join(cal, ((several._cov >> cal._i) & 1) == 1)
-        starts = several.group_by("nhs_number", "as_of", "_i").aggregate(_start=_.start_date.max())
-        exact = (
-            several.join(starts, ["nhs_number", "as_of", "_i", several.start_date == starts._start])
-            .group_by("nhs_number", "as_of", "_i")
-            .aggregate(practice_code=_.practice_code.min())
-        )
-        rows = exact.join(masks.drop("_n", "_code", "_cov"), "nhs_number")
-        rows = rows.filter(((rows._seen >> rows._i) & 1) == 1)
-        long = {name: _count(((rows[name] >> rows._i) & 1) == 1) for name in names if name != "_seen"}
-        frames.append(self._frame(rows.group_by("as_of", "practice_code").aggregate(**long)))
-
-        value_cols = [name for name in names if name != "_seen"]
-        df = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
-        df["as_of"] = pd.to_datetime(df["as_of"]).dt.date
-        df = df.groupby(["as_of", "practice_code"], sort=False, dropna=False)[value_cols].sum().reset_index()
-        df["excluded"] = 0  # no personalised care adjustment (``_bitwise``)
-        for d in dates:
-            block = df[df["as_of"] == d].drop(columns="as_of").reset_index(drop=True)
-            self._counts[(measure, d)] = block[["practice_code", *value_cols, "excluded"]]
 
     def _hierarchy(self, structure: str) -> Hierarchy:
         """The practices of ``structure`` and their organisations at every level, read once per
@@ -763,112 +537,6 @@ class IbisEngine:
             rows = self.dialect.fetch_arrow(self.con, t.filter(t.structure == structure)).to_pylist()
             hierarchy = self._hierarchies[structure] = Hierarchy(structure, rows)
         return hierarchy
-
-
-class Hierarchy:
-    """Rolls per-practice counts up to a level, as the reference engine groups: each practice's
-    organisation, name and parent come from ``parity.engine.levels`` (``UNMAPPED`` for a practice not
-    in ``structure``). The practice -> organisation maps are built once per level."""
-
-    def __init__(self, structure: str, practices: list[dict[str, Any]]) -> None:
-        self.structure = structure
-        self.practices = practices
-        self._lookup = {p["practice_code"]: p for p in practices}
-        self._maps: dict[str, tuple[dict[str, str], dict[str, tuple[str, str | None]]]] = {}
-
-    def _level(self, level: str) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
-        if level not in self._maps:
-            codes = {pc: level_code(p, level) for pc, p in self._lookup.items()}
-            names = organisation_names(self.structure, level, self.practices) if level != "england" else {}
-            self._maps[level] = (codes, names)
-        return self._maps[level]
-
-    def roll_up(self, counts: pd.DataFrame, measure: Measure, level: str) -> pd.DataFrame:
-        """One level's aggregate of ``counts`` (per practice; with an ``as_of`` column, per date)."""
-        codes, names = self._level(level)
-        missing = level_code(None, level)
-        value_cols = [c for c in aggregate_columns(measure) if c not in _LABELS]
-        df = counts[value_cols].astype("int64")
-        keys = ["org_code"]
-        # A practice outside the structure is ``missing``; a practice without a PCN keeps None.
-        df.insert(0, "org_code", [codes.get(pc, missing) for pc in counts["practice_code"].tolist()])
-        if "as_of" in counts.columns:
-            df.insert(0, "as_of", counts["as_of"].to_numpy(dtype=object))
-            keys = ["as_of", "org_code"]
-        df = df.groupby(keys, dropna=False, sort=False).sum().reset_index()
-        df["org_code"] = [None if pd.isna(v) else v for v in df["org_code"]]
-        described = {code: describe(code, level, self.structure, names) for code in set(df["org_code"])}
-        df["org_name"] = [described[c][0] for c in df["org_code"]]
-        df["parent_code"] = [described[c][1] for c in df["org_code"]]
-        df["level"] = level
-        df["percent"] = None
-        return normalise_aggregate(df, measure, by=keys[:-1])
-
-
-def roll_up(
-    counts: pd.DataFrame, measure: Measure, level: str, structure: str, practices: list[dict[str, Any]]
-) -> pd.DataFrame:
-    """One level's aggregate from per-practice counts (``Hierarchy.roll_up`` for one call)."""
-    return Hierarchy(structure, practices).roll_up(counts, measure, level)
-
-
-def _unstack(wide: pd.DataFrame, names: list[str], dates: list[date]) -> pd.DataFrame:
-    """``practice_code`` and ``<name>__<i>`` columns -> one row per date and practice seen on it."""
-    parts = []
-    for i, d in enumerate(dates):
-        part = pd.DataFrame({"as_of": d, "practice_code": wide["practice_code"]})
-        for name in names:
-            part[name] = wide[f"{name}__{i}"].astype("int64")
-        parts.append(part[part["_seen"] > 0].drop(columns="_seen"))
-    cols = ["as_of", "practice_code", *[n for n in names if n != "_seen"]]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
-
-
-def _bitwise(measure: Measure, plan: FeaturePlan) -> bool:
-    """Whether ``IbisEngine._bitwise_counts`` can count ``measure``: register and checks with plain
-    windows only (no lower-risk window, personalised care adjustment, recorded value or medication)."""
-    return (measure.pca is None and not plan.valued and not plan.med_prefixes
-            and all(c.lower_risk is None for c in measure.checks))
-
-
-def _criterion(t: ir.Table, crit: Criterion, feats: dict[str, int]) -> ir.BooleanValue:
-    """Whether one higher-risk criterion holds (kinds: ``parity.rules.model.Criterion``)."""
-
-    def d(role: str) -> ir.DateColumn:
-        return t[f"_d{feats[role]}"]
-
-    if crit.kind == "ever":
-        return _flag(d("clusters").notnull())
-    if crit.kind == "unresolved":
-        return _flag(d("clusters").notnull() & (d("resolved").isnull() | (d("clusters") >= d("resolved"))))
-    if crit.kind == "latest_is":
-        return _flag(d("hit").notnull() & (d("hit") == d("among")))
-    if crit.kind == "medication":
-        last = t[f"_m{feats['prefix']}"]
-        return _flag(last.notnull() & (last >= t[f"_s{crit.months}"]))
-    if crit.kind == "value_at_least":
-        value = t[f"_v{feats['clusters']}"]
-        threshold: Any = ibis.literal(crit.threshold, type="float64")
-        if crit.threshold_by_ethnicity:
-            by_letter = [
-                (t.ethnicity == letter, ibis.literal(v, type="float64")) for letter, v in crit.threshold_by_ethnicity
-            ]
-            threshold = ibis.cases(*by_letter, else_=threshold)
-        return _flag(value.notnull() & (value >= threshold))
-    raise ValueError(f"unknown criterion kind {crit.kind!r}")
-
-
-def _bnf_starts(column: Any, prefix: str) -> Any:
-    # An empty prefix matches every prescription, including one without a BNF code (as the
-    # reference engine reads ``(bnf_code or "").startswith("")``).
-    if not prefix:
-        return ibis.literal(True)
-    return _flag(column.startswith(prefix))
-
-
-_LABELS = ("org_code", "org_name", "level", "parent_code", "percent")
-
-
 
 
 def _check_level(level: str) -> None:
@@ -896,10 +564,6 @@ def _canonical(value: Any) -> Any:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _temp_name() -> str:
-    return f"_parity_ibis_{uuid.uuid4().hex[:12]}"
 
 
 def _forget(orphans: list[str], tables: dict[tuple, str]) -> None:
