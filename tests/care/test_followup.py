@@ -14,13 +14,8 @@ from typing import Any
 import nhs_number
 import pytest
 
-from parity.care.followup import (
-    TRANSITIONS,
-    findings,
-    record_referral,
-    red_zone_measure,
-    referrals,
-)
+from parity.care.followup import findings, red_zone_measure
+from parity.care.referrals import TRANSITIONS, record_referral, referrals
 from parity.codes import load_codelist
 from parity.db import Database
 from parity.errors import ConfigurationError

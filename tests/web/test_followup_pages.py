@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from webkit import AS_OF, TODAY, WebWorld, login
 
 from parity.access import entries
-from parity.care.followup import referrals
+from parity.care.referrals import referrals
 from parity.care.service import followup_findings
 
 Q = f"?as_of={AS_OF.isoformat()}"

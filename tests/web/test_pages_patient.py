@@ -18,7 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from webkit import AS_OF, WebWorld, bearer
 
-from parity.care.followup import _evaluate, findings, record_referral
+from parity.care.followup import _evaluate, findings
+from parity.care.referrals import record_referral
 from parity.db import open_database
 from parity.db.connection import Database
 from parity.reports.results import ResultStore

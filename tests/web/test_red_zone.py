@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from webkit import AS_OF, WebWorld, login
 
-from parity.care.followup import record_referral
+from parity.care.referrals import record_referral
 from parity.care.service import followup_findings
 from parity.db import open_database
 

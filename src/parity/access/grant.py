@@ -29,7 +29,7 @@ def create_all_tables(db: Database) -> None:
     """Every table Parity uses, created now by whoever runs this (so they own them)."""
     from parity.access.schema import ensure_access_schema
     from parity.care.contacts import ensure_contacts_schema
-    from parity.care.followup import ensure_followup_schema
+    from parity.care.referrals import ensure_followup_schema
     from parity.codes.store import ensure_codelist_schema
     from parity.interop.store import ensure_interop_schema
     from parity.reports.assessments import ensure_assessments_schema

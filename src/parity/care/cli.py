@@ -237,7 +237,7 @@ def referral_add(nhs_number: Annotated[str, typer.Argument(help="The patient's N
                  on: Annotated[str | None, typer.Option("--date", help="When, YYYY-MM-DD (default now)")] = None,
                  database: DatabaseOpt = None) -> None:
     """Open a referral (offered) or move one on (accepted, declined, completed)."""
-    from parity.care.followup import record_referral
+    from parity.care.referrals import record_referral
 
     with _open(database) as db:
         rid = record_referral(db, nhs_number, practice.upper(), intervention, state, os.environ.get("USER") or "cli",
@@ -252,7 +252,7 @@ def referral_list(nhs_number: Annotated[str | None, typer.Argument(help="One pat
     """Referrals with their current state."""
     import pandas as pd
 
-    from parity.care.followup import referrals
+    from parity.care.referrals import referrals
 
     with _open(database) as db:
         found = referrals(db, nhs_number, [practice.upper()] if practice else None)

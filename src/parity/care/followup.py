@@ -3,7 +3,7 @@
 "Don't just screen - intervene for all patients in the red zone" (Lester tool, clinical-spec.md §4, S14).
 ``findings`` lists every abnormal result of the patients registered on a reporting date, with the
 intervention it maps to (``parity.rules.interventions``) and whether it was followed up within 3 months;
-``record_referral`` tracks a referral offered -> accepted/declined -> completed in the append-only
+``parity.care.referrals`` tracks a referral offered -> accepted/declined -> completed in the append-only
 ``referrals`` table; ``red_zone_measure`` counts findings without follow-up at every organisation level.
 
 SQL here is one text for DuckDB and PostgreSQL (``?`` parameters); the rules are evaluated in pandas with the
@@ -13,200 +13,24 @@ exceptions or logs.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
 
+from parity.care.referrals import (
+    FOLLOW_UP_MONTHS,
+    ensure_followup_schema,
+    in_list,
+    py_datetime,
+    referral_rows,
+    sql_list,
+)
 from parity.db import Database
-from parity.db.append_only import ensure_table, lock
-from parity.db.locks import LockKey
-from parity.db.transactions import atomic, utc_now
 from parity.errors import ConfigurationError
-from parity.rules.interventions import REFERRAL_STATES, Finding, InterventionCatalogue, load_interventions
+from parity.rules.interventions import Finding, InterventionCatalogue, load_interventions
 from parity.rules.model import Window, months_before
-
-# -- referrals: append-only ------------------------------------------------------------------------
-
-REFERRALS_DDL = """CREATE TABLE IF NOT EXISTS referrals (
-    referral_id VARCHAR(36) NOT NULL,
-    seq INTEGER NOT NULL,               -- 1 for the offer, then one more per change of state
-    nhs_number VARCHAR(10) NOT NULL,
-    practice_code VARCHAR(10) NOT NULL,
-    intervention_id VARCHAR(40) NOT NULL,
-    state VARCHAR(10) NOT NULL,
-    occurred_at TIMESTAMP NOT NULL,     -- UTC, naive
-    username VARCHAR(64) NOT NULL,
-    note VARCHAR(1000),
-    PRIMARY KEY (referral_id, seq)
-)"""
-REFERRALS_INDEX = "CREATE INDEX IF NOT EXISTS referrals_nhs_number ON referrals (nhs_number)"
-
-# Arbitrary constant key for pg_advisory_xact_lock: serialises schema setup and referral appends.
-PG_LOCK_KEY = LockKey.REFERRALS
-
-#: state -> states a referral may move to. A referral starts ``offered`` (the key None); declined and
-#: completed are final (product.md M6: offered -> accepted/declined -> completed).
-TRANSITIONS: dict[str | None, frozenset[str]] = {
-    None: frozenset({"offered"}),
-    "offered": frozenset({"accepted", "declined"}),
-    "accepted": frozenset({"completed", "declined"}),
-    "declined": frozenset(),
-    "completed": frozenset(),
-}
-
-#: Follow-up must come within this many months of the finding (Parity choice; product.md M6).
-FOLLOW_UP_MONTHS = 3
-
-def ensure_followup_schema(db: Database) -> None:
-    """Create the ``referrals`` table (and on PostgreSQL its append-only trigger) if missing; idempotent."""
-    ensure_table(db, "referrals", (REFERRALS_DDL, REFERRALS_INDEX), PG_LOCK_KEY)
-
-
-@dataclass(frozen=True)
-class ReferralStep:
-    """One recorded change of state of a referral."""
-
-    seq: int
-    state: str
-    occurred_at: datetime
-    username: str
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Referral:
-    """A referral's current state and its history (oldest step first)."""
-
-    referral_id: str
-    nhs_number: str
-    practice_code: str
-    intervention_id: str
-    state: str
-    opened_at: datetime
-    updated_at: datetime
-    history: tuple[ReferralStep, ...]
-
-
-def _timestamp(at: datetime | date | None) -> datetime:
-    if at is None:
-        return utc_now()
-    if isinstance(at, datetime):
-        if at.tzinfo is not None:
-            at = at.astimezone(UTC).replace(tzinfo=None)
-        return at
-    return datetime.combine(at, time())
-
-
-def record_referral(db: Database, nhs_number: str, practice_code: str, intervention_id: str, state: str,
-                    username: str, note: str = "", referral_id: str | None = None,
-                    at: datetime | date | None = None) -> str:
-    """Append one step to a referral and return its id.
-
-    Without ``referral_id`` a new referral is opened (``state`` must be ``offered``); with it, ``state`` must
-    be allowed after the referral's current state (``TRANSITIONS``), for the same patient and intervention,
-    and not earlier than the last step. Anything else raises ``ConfigurationError``.
-    """
-    catalogue = load_interventions()
-    if intervention_id not in catalogue.interventions:
-        raise ConfigurationError(f"unknown intervention {intervention_id!r}")
-    if state not in REFERRAL_STATES:
-        raise ConfigurationError(f"referral state must be one of {', '.join(REFERRAL_STATES)}")
-    occurred_at = _timestamp(at)
-    ensure_followup_schema(db)
-    with atomic(db):
-        lock(db, PG_LOCK_KEY)
-        current: str | None = None
-        seq = 1
-        if referral_id is None:
-            referral_id = uuid.uuid4().hex
-        else:
-            rows = db.execute(
-                "SELECT seq, state, occurred_at, nhs_number, intervention_id FROM referrals "
-                "WHERE referral_id = ? ORDER BY seq DESC LIMIT 1", [referral_id])
-            if not rows:
-                raise ConfigurationError("unknown referral")
-            last_seq, current, last_at, last_nhs, last_intervention = rows[0]
-            if last_nhs != nhs_number or last_intervention != intervention_id:
-                raise ConfigurationError("the referral is for another patient or intervention")
-            if occurred_at < last_at:
-                raise ConfigurationError("a referral step cannot be earlier than the previous one")
-            seq = int(last_seq) + 1
-        if state not in TRANSITIONS[current]:
-            allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (final state)"
-            raise ConfigurationError(f"invalid referral transition {current or 'new'} -> {state}; allowed: {allowed}")
-        db.execute(
-            "INSERT INTO referrals (referral_id, seq, nhs_number, practice_code, intervention_id, state, "
-            "occurred_at, username, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [referral_id, seq, nhs_number, practice_code, intervention_id, state, occurred_at, username, note])
-    return referral_id
-
-
-def _in_list(column: str, values: Sequence[Any]) -> str:
-    return f"{column} IN ({', '.join('?' for _ in values)})"
-
-
-#: Longer lists of NHS numbers or practices are not sent as SQL parameters (PostgreSQL allows 65535 per
-#: statement); the rows are filtered in pandas instead.
-_MAX_SQL_LIST = 1000
-
-
-def _sql_list(values: Iterable[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    out = sorted(set(values))
-    return out if len(out) <= _MAX_SQL_LIST else None
-
-
-def _referral_rows(db: Database, nhs_numbers: Sequence[str] | None = None,
-                   before: datetime | None = None) -> pd.DataFrame:
-    ensure_followup_schema(db)
-    cols = ["referral_id", "seq", "nhs_number", "practice_code", "intervention_id", "state", "occurred_at",
-            "username", "note"]
-    where, params = [], []
-    if nhs_numbers is not None:
-        if not nhs_numbers:
-            return pd.DataFrame(columns=cols)
-        where.append(_in_list("nhs_number", nhs_numbers))
-        params += list(nhs_numbers)
-    if before is not None:
-        where.append("occurred_at < ?")
-        params.append(before)
-    sql = f"SELECT {', '.join(cols)} FROM referrals"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return pd.DataFrame(db.execute(sql + " ORDER BY referral_id, seq", params), columns=cols)
-
-
-def _py_datetime(value: Any) -> datetime:
-    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
-
-
-def referrals(db: Database, nhs_number: str | None = None,
-              practice_codes: Iterable[str] | None = None) -> list[Referral]:
-    """Every recorded referral (optionally of one patient, or opened at one of ``practice_codes``), with its
-    current state and history; newest first. Coded interventions in the record are not referrals here:
-    ``findings`` counts them as follow-up."""
-    df = _referral_rows(db, [nhs_number] if nhs_number is not None else None)
-    codes = set(practice_codes) if practice_codes is not None else None
-    out: list[Referral] = []
-    for rid, steps in df.groupby("referral_id", sort=False):
-        steps = steps.sort_values("seq")
-        first, last = steps.iloc[0], steps.iloc[-1]
-        if codes is not None and first["practice_code"] not in codes:
-            continue
-        history = tuple(ReferralStep(int(s.seq), str(s.state), _py_datetime(s.occurred_at), str(s.username),
-                                     str(s.note or "")) for s in steps.itertuples(index=False))
-        out.append(Referral(
-            referral_id=str(rid), nhs_number=str(first["nhs_number"]), practice_code=str(first["practice_code"]),
-            intervention_id=str(first["intervention_id"]), state=str(last["state"]),
-            opened_at=history[0].occurred_at, updated_at=history[-1].occurred_at, history=history))
-    out.sort(key=lambda r: (r.opened_at, r.referral_id), reverse=True)
-    return out
-
 
 # -- findings -----------------------------------------------------------------------------------------
 
@@ -229,7 +53,7 @@ def _population(db: Database, as_of: date, nhs_numbers: Sequence[str] | None) ->
     if nhs_numbers is not None:
         if not nhs_numbers:
             return pd.DataFrame(columns=["nhs_number", "practice_code", "ethnicity"])
-        sql += " AND " + _in_list("r.nhs_number", nhs_numbers)
+        sql += " AND " + in_list("r.nhs_number", nhs_numbers)
         params += list(nhs_numbers)
     df = pd.DataFrame(db.execute(sql, params), columns=["nhs_number", "practice_code", "start_date", "ethnicity"])
     df["start_ord"] = [-d.toordinal() for d in df["start_date"]]
@@ -256,13 +80,13 @@ def _events(db: Database, codes: Iterable[int], start: date, end: date, as_of: d
     if practice_codes is not None:
         if not practice_codes:
             return pd.DataFrame(columns=cols)
-        sql += " AND " + _in_list("r.practice_code", practice_codes)
+        sql += " AND " + in_list("r.practice_code", practice_codes)
         params += list(practice_codes)
     sql += ")"
     if nhs_numbers is not None:
         if not nhs_numbers:
             return pd.DataFrame(columns=cols)
-        sql += " AND " + _in_list("e.nhs_number", nhs_numbers)
+        sql += " AND " + in_list("e.nhs_number", nhs_numbers)
         params += list(nhs_numbers)
     df = pd.DataFrame(db.execute(sql, params), columns=cols)
     df["snomed_code"] = df["snomed_code"].astype("int64")
@@ -282,18 +106,18 @@ def _events_of_few(db: Database, code_list: list[int], start: date, end: date, a
     cols = ["nhs_number", "date", "snomed_code", "value"]
     if not nhs_numbers or (practice_codes is not None and not practice_codes):
         return pd.DataFrame(columns=cols)
-    sql = ("SELECT DISTINCT nhs_number FROM registrations WHERE " + _in_list("nhs_number", nhs_numbers)
+    sql = ("SELECT DISTINCT nhs_number FROM registrations WHERE " + in_list("nhs_number", nhs_numbers)
            + " AND start_date <= ? AND (end_date IS NULL OR end_date >= ?)")
     params: list[Any] = [*nhs_numbers, as_of, as_of]
     if practice_codes is not None:
-        sql += " AND " + _in_list("practice_code", practice_codes)
+        sql += " AND " + in_list("practice_code", practice_codes)
         params += list(practice_codes)
     registered = sorted(str(r[0]) for r in db.execute(sql, params))
     if not registered:
         return pd.DataFrame(columns=cols)
     wanted = frozenset(code_list)
     rows = [r for r in db.execute("SELECT nhs_number, date, snomed_code, value FROM events WHERE "
-                                  + _in_list("nhs_number", registered), registered)
+                                  + in_list("nhs_number", registered), registered)
             if start <= r[1] <= end and int(r[2]) in wanted]
     df = pd.DataFrame(rows, columns=cols)
     df["snomed_code"] = df["snomed_code"].astype("int64")
@@ -385,7 +209,7 @@ def _followup_steps(db: Database, catalogue: InterventionCatalogue, as_of: date,
     """Recorded referral steps and coded interventions up to ``as_of``: nhs_number, intervention_id, day, at,
     state, referral_id, rank (ties on one instant: recorded steps after coded ones, later seq after earlier)."""
     cols = ["nhs_number", "intervention_id", "day", "at", "state", "referral_id", "rank"]
-    rec = _referral_rows(db, nhs_numbers, before=datetime.combine(as_of + timedelta(days=1), time()))
+    rec = referral_rows(db, nhs_numbers, before=datetime.combine(as_of + timedelta(days=1), time()))
     parts = []
     if not rec.empty:
         parts.append(pd.DataFrame({
@@ -419,8 +243,8 @@ def _evaluate(db: Database, as_of: date, practice_codes: Iterable[str] | None,
     catalogue = load_interventions()
     nhs_numbers = list(nhs_numbers) if nhs_numbers is not None else None
     practice_codes = list(practice_codes) if practice_codes is not None else None
-    nhs_list = _sql_list(nhs_numbers)
-    practice_list = _sql_list(practice_codes)
+    nhs_list = sql_list(nhs_numbers)
+    practice_list = sql_list(practice_codes)
     pop = _population(db, as_of, nhs_list)
     if register is not None:
         pop = pop[pop["nhs_number"].isin(set(register))].reset_index(drop=True)
@@ -468,7 +292,7 @@ def _evaluate(db: Database, as_of: date, practice_codes: Iterable[str] | None,
 
     # Follow-up: a referral step (offered or later) or a coded intervention on or after the finding date,
     # up to as_of; followed up when one falls within 3 months of the finding date.
-    steps = _followup_steps(db, catalogue, as_of, start, _sql_list(hits["nhs_number"]))
+    steps = _followup_steps(db, catalogue, as_of, start, sql_list(hits["nhs_number"]))
     joined = hits[["row", "nhs_number", "intervention_id", "finding_date", "due"]].merge(
         steps, on=["nhs_number", "intervention_id"])
     joined = joined[joined["day"] >= joined["finding_date"]]
@@ -537,9 +361,9 @@ def _findings_of_one(db: Database, as_of: date, nhs_number: str, practice_codes:
     # order), then coded interventions (by day and code); on one instant a recorded step ranks by its seq.
     ensure_followup_schema(db)
     before = datetime.combine(as_of + timedelta(days=1), time())
-    recorded = sorted((str(rid), int(seq), str(iid), _py_datetime(at), str(state)) for rid, seq, iid, at, state
+    recorded = sorted((str(rid), int(seq), str(iid), py_datetime(at), str(state)) for rid, seq, iid, at, state
                       in patient_rows(db, "referrals", "referral_id, seq, intervention_id, occurred_at, state",
-                                      nhs_number) if _py_datetime(at) < before)
+                                      nhs_number) if py_datetime(at) < before)
     steps = [(iid, at.date(), at, state, rid, seq) for rid, seq, iid, at, state in recorded]
     steps += [(iid, day, datetime.combine(day, time()), state, None, 0)
               for day, code in sorted(coded_events) for iid, state in coded[code]]

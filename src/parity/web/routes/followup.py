@@ -20,7 +20,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parity.access import Actor, record
-from parity.care.followup import FOLLOW_UP_MONTHS, TRANSITIONS, Referral, record_referral, referrals
+from parity.care.referrals import FOLLOW_UP_MONTHS, TRANSITIONS, Referral, record_referral, referrals
 from parity.care.service import followup_findings
 from parity.errors import ConfigurationError
 from parity.reports.export import to_csv_bytes
